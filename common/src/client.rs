@@ -1,0 +1,378 @@
+//! The typed HTTP client. The CLI, the agent, the TUI and the tests all talk to the server through it.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::block::{Block, BlockCreate, BlockFilter, StoredData};
+use crate::deployment::{
+    Deployment, DeploymentCount, DeploymentCreate, DeploymentFilter, DeploymentUpdate,
+};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::flow::{Flow, FlowCreate, FlowFilter};
+use crate::Health;
+
+/// The API address used when `RIGEL_API_URL` is not set.
+pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200/api";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answered at the address (connection refused, DNS, timeout while connecting).
+    #[error("cannot reach the Rigel server at {url}; start it with `rigel server start` or set RIGEL_API_URL")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error body.
+    #[error("{body}")]
+    Api { status: u16, body: ErrorBody },
+    /// The server answered something that isn't Rigel's API.
+    #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
+    Protocol {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("request to {url} failed: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl ClientError {
+    /// The API error code, when the server answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { body, .. } => Some(body.error.code),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(ErrorCode::NotFound)
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Whether a create call made a new object or found (and possibly updated) an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Existing,
+}
+
+#[derive(Debug, Clone)]
+pub struct RigelClient {
+    base: String,
+    http: reqwest::Client,
+    api_key: Option<String>,
+}
+
+impl RigelClient {
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:4200/api`).
+    pub fn new(base: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            http,
+            api_key: None,
+        }
+    }
+
+    /// A client configured from `RIGEL_API_URL` and `RIGEL_API_KEY`.
+    pub fn from_env() -> Self {
+        let url = std::env::var("RIGEL_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
+        let mut client = Self::new(url);
+        client.api_key = std::env::var("RIGEL_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        client
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<reqwest::Body>,
+        json: bool,
+    ) -> ClientResult<(StatusCode, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            let ct = if json {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            };
+            req = req.header(reqwest::header::CONTENT_TYPE, ct).body(body);
+        }
+        let resp = req.send().await.map_err(|source| {
+            if source.is_connect() {
+                ClientError::Unreachable {
+                    url: self.base.clone(),
+                    source,
+                }
+            } else {
+                ClientError::Http {
+                    url: url.clone(),
+                    source,
+                }
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Http {
+                url: url.clone(),
+                source,
+            })?
+            .to_vec();
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Api {
+                status: status.as_u16(),
+                body,
+            }),
+            Err(_) => Err(ClientError::Protocol {
+                url,
+                status: status.as_u16(),
+                detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> ClientResult<(StatusCode, T)> {
+        let body = match body {
+            Some(b) => Some(reqwest::Body::from(serde_json::to_vec(b).map_err(|e| {
+                ClientError::Protocol {
+                    url: format!("{}{path}", self.base),
+                    status: 0,
+                    detail: format!("cannot encode the request: {e}"),
+                }
+            })?)),
+            None => None,
+        };
+        let (status, bytes) = self.send(method, path, body, true).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+            url: format!("{}{path}", self.base),
+            status: status.as_u16(),
+            detail: format!("cannot decode the answer: {e}"),
+        })?;
+        Ok((status, value))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        Ok(self.call::<(), T>(Method::GET, path, None).await?.1)
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> ClientResult<T> {
+        Ok(self.call(Method::POST, path, Some(body)).await?.1)
+    }
+
+    async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        Ok(self.call::<(), T>(Method::POST, path, None).await?.1)
+    }
+
+    async fn no_content(&self, method: Method, path: &str) -> ClientResult<()> {
+        self.send(method, path, None, true).await.map(|_| ())
+    }
+
+    fn upserted(status: StatusCode) -> Upserted {
+        if status == StatusCode::CREATED {
+            Upserted::Created
+        } else {
+            Upserted::Existing
+        }
+    }
+
+    pub async fn health(&self) -> ClientResult<Health> {
+        self.get("/health").await
+    }
+
+    // ---- flows
+
+    pub async fn create_flow(&self, body: &FlowCreate) -> ClientResult<(Flow, Upserted)> {
+        let (status, flow) = self.call(Method::POST, "/flows/", Some(body)).await?;
+        Ok((flow, Self::upserted(status)))
+    }
+
+    pub async fn read_flow(&self, id: Uuid) -> ClientResult<Flow> {
+        self.get(&format!("/flows/{id}")).await
+    }
+
+    pub async fn read_flow_by_name(&self, name: &str) -> ClientResult<Flow> {
+        self.get(&format!("/flows/name/{}", segment(name))).await
+    }
+
+    pub async fn filter_flows(&self, filter: &FlowFilter) -> ClientResult<Vec<Flow>> {
+        self.post("/flows/filter", filter).await
+    }
+
+    pub async fn delete_flow(&self, id: Uuid) -> ClientResult<()> {
+        self.no_content(Method::DELETE, &format!("/flows/{id}"))
+            .await
+    }
+
+    // ---- deployments
+
+    /// Creates the deployment or updates the existing one with the same flow and name.
+    pub async fn create_deployment(
+        &self,
+        body: &DeploymentCreate,
+    ) -> ClientResult<(Deployment, Upserted)> {
+        let (status, d) = self.call(Method::POST, "/deployments/", Some(body)).await?;
+        Ok((d, Self::upserted(status)))
+    }
+
+    pub async fn read_deployment(&self, id: Uuid) -> ClientResult<Deployment> {
+        self.get(&format!("/deployments/{id}")).await
+    }
+
+    pub async fn read_deployment_by_name(
+        &self,
+        flow: &str,
+        name: &str,
+    ) -> ClientResult<Deployment> {
+        self.get(&format!(
+            "/deployments/name/{}/{}",
+            segment(flow),
+            segment(name)
+        ))
+        .await
+    }
+
+    pub async fn filter_deployments(
+        &self,
+        filter: &DeploymentFilter,
+    ) -> ClientResult<Vec<Deployment>> {
+        self.post("/deployments/filter", filter).await
+    }
+
+    pub async fn count_deployments(&self, filter: &DeploymentCount) -> ClientResult<u64> {
+        self.post("/deployments/count", filter).await
+    }
+
+    pub async fn update_deployment(
+        &self,
+        id: Uuid,
+        patch: &DeploymentUpdate,
+    ) -> ClientResult<Deployment> {
+        Ok(self
+            .call(Method::PATCH, &format!("/deployments/{id}"), Some(patch))
+            .await?
+            .1)
+    }
+
+    pub async fn delete_deployment(&self, id: Uuid) -> ClientResult<()> {
+        self.no_content(Method::DELETE, &format!("/deployments/{id}"))
+            .await
+    }
+
+    pub async fn set_schedule_active(&self, id: Uuid, active: bool) -> ClientResult<Deployment> {
+        let verb = if active { "active" } else { "inactive" };
+        self.post_empty(&format!("/deployments/{id}/set_schedule_{verb}"))
+            .await
+    }
+
+    // ---- storage blocks
+
+    pub async fn create_block(&self, body: &BlockCreate) -> ClientResult<(Block, Upserted)> {
+        let (status, b) = self.call(Method::POST, "/blocks/", Some(body)).await?;
+        Ok((b, Self::upserted(status)))
+    }
+
+    pub async fn read_block(&self, id: Uuid) -> ClientResult<Block> {
+        self.get(&format!("/blocks/{id}")).await
+    }
+
+    pub async fn filter_blocks(&self, filter: &BlockFilter) -> ClientResult<Vec<Block>> {
+        self.post("/blocks/filter", filter).await
+    }
+
+    pub async fn delete_block(&self, id: Uuid) -> ClientResult<()> {
+        self.no_content(Method::DELETE, &format!("/blocks/{id}"))
+            .await
+    }
+
+    /// The default storage block, or `None` when none is set.
+    pub async fn default_block(&self) -> ClientResult<Option<Block>> {
+        match self.get("/blocks/default").await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn set_default_block(&self, id: Uuid) -> ClientResult<Block> {
+        self.post_empty(&format!("/blocks/{id}/set_default")).await
+    }
+
+    pub async fn clear_default_block(&self) -> ClientResult<()> {
+        self.no_content(Method::POST, "/blocks/clear_default").await
+    }
+
+    pub async fn put_block_data(
+        &self,
+        id: Uuid,
+        key: &str,
+        data: Vec<u8>,
+    ) -> ClientResult<StoredData> {
+        let path = format!("/blocks/{id}/data/{}", segment(key));
+        let (status, bytes) = self
+            .send(Method::PUT, &path, Some(reqwest::Body::from(data)), false)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+            url: format!("{}{path}", self.base),
+            status: status.as_u16(),
+            detail: format!("cannot decode the answer: {e}"),
+        })
+    }
+
+    pub async fn get_block_data(&self, id: Uuid, key: &str) -> ClientResult<Vec<u8>> {
+        let path = format!("/blocks/{id}/data/{}", segment(key));
+        Ok(self.send(Method::GET, &path, None, false).await?.1)
+    }
+}
+
+/// Percent-encodes one URL path segment (names may contain spaces and other characters).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

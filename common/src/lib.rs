@@ -1,0 +1,26 @@
+//! Everything the Rigel server, agent, CLI and TUI share: wire types, the error body, schedules,
+//! name validation and (feature `client`) the typed HTTP client.
+
+pub mod block;
+#[cfg(feature = "client")]
+pub mod client;
+pub mod deployment;
+pub mod error;
+pub mod filter;
+pub mod flow;
+pub mod flow_data;
+pub mod schedule;
+pub mod validation;
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+/// The crate version, reported by the server and the CLI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,143 @@
+//! All SQL lives under this module. Handlers call these functions; nothing else touches sqlx.
+//!
+//! SQLite runs in WAL mode with one writer connection (SQLite allows one writer at a time; a single
+//! connection serialises writes in-process instead of failing with "database is locked") and a pool
+//! of reader connections that never block on it.
+
+pub mod blocks;
+pub mod deployments;
+pub mod flows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::error::ApiError;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Connections to the database: `write` has exactly one connection; `read` has several.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub write: SqlitePool,
+    pub read: SqlitePool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbOpenError {
+    #[error("invalid database URL '{url}': {source}")]
+    Url { url: String, source: sqlx::Error },
+    #[error("cannot open the database at '{url}': {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, DbOpenError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| DbOpenError::Url {
+                url: url.to_string(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let open_err = |source| DbOpenError::Open {
+            url: url.to_string(),
+            source,
+        };
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_err)?;
+        MIGRATOR.run(&write).await?;
+        // An in-memory database exists only inside its one connection, so readers share it.
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(|source| DbOpenError::Open {
+                    url: url.to_string(),
+                    source,
+                })?
+        };
+        Ok(Self { write, read })
+    }
+
+    /// A write transaction that takes the write lock up front (no lock upgrade mid-transaction).
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, ApiError> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Timestamps are stored as microseconds since the epoch.
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(us)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Reads a JSON column written by this server; a corrupt value is an internal error, not a panic.
+pub fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::Internal(format!("corrupt JSON in column {column}: {e}")))
+}
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}
+
+/// Appends `AND <col> IN (?, ?, …)`; an empty list matches nothing.
+pub fn push_in<'a, T>(qb: &mut sqlx::QueryBuilder<'a, Sqlite>, col: &str, values: &[T])
+where
+    T: Clone + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + 'a,
+{
+    if values.is_empty() {
+        qb.push(" AND 0");
+        return;
+    }
+    qb.push(" AND ").push(col).push(" IN (");
+    let mut sep = qb.separated(", ");
+    for v in values {
+        sep.push_bind(v.clone());
+    }
+    sep.push_unseparated(")");
+}
+
+/// Appends `AND <tags column> ⊇ tags` for a JSON-array tags column.
+pub fn push_tags_superset(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, tags: &[String]) {
+    if tags.is_empty() {
+        return;
+    }
+    qb.push(" AND NOT EXISTS (SELECT 1 FROM json_each(")
+        .push_bind(to_json(&tags))
+        .push(") want WHERE want.value NOT IN (SELECT value FROM json_each(")
+        .push(col)
+        .push(")))");
+}

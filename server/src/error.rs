@@ -1,0 +1,87 @@
+//! The server's one error type. Every failure becomes the shared JSON body with a matching status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rigel_common::error::{ErrorBody, ErrorCode};
+use rigel_common::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than the server accepts (see `max_body_bytes`)")]
+    TooLarge,
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Something went wrong on our side; the detail is logged, never sent to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("{what} not found"))
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid(FieldError::new(field, message))
+    }
+
+    fn body(&self) -> ErrorBody {
+        match self {
+            ApiError::BadRequest(m) => ErrorBody::new(ErrorCode::BadRequest, m),
+            ApiError::Invalid(e) => ErrorBody::field(e),
+            ApiError::NotFound(m) => ErrorBody::new(ErrorCode::NotFound, m),
+            ApiError::Conflict(m) => ErrorBody::new(ErrorCode::Conflict, m),
+            ApiError::TooLarge => ErrorBody::new(ErrorCode::PayloadTooLarge, self.to_string()),
+            ApiError::MethodNotAllowed(m) => ErrorBody::new(ErrorCode::MethodNotAllowed, m),
+            ApiError::Internal(_) => ErrorBody::new(ErrorCode::Internal, "internal error"),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return ApiError::Conflict(format!("already exists: {}", db.message()));
+            }
+            if db.is_foreign_key_violation() {
+                return ApiError::Conflict(
+                    "the object is referenced by another object".to_string(),
+                );
+            }
+        }
+        if let sqlx::Error::RowNotFound = e {
+            return ApiError::NotFound("not found".to_string());
+        }
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let status = StatusCode::from_u16(body.error.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,146 @@
+//! Extractors whose rejections use the shared error body and name what was wrong.
+
+use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. The content type is not checked (so `curl -d` works); an empty body or `null`
+/// reads as `{}`, so filter endpoints can be called without one.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads a whole body, turning the size limit into a 413.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::TooLarge
+        }
+        other => ApiError::BadRequest(format!("could not read the request body: {other}")),
+    })
+}
+
+/// Parses JSON, telling malformed documents (400) from well-formed ones with a bad field (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let trimmed = bytes.trim_ascii();
+    let bytes: &[u8] = if trimmed.is_empty() || trimmed == b"null" {
+        b"{}"
+    } else {
+        bytes
+    };
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::BadRequest(format!("malformed JSON body: {inner}"))
+            }
+            serde_json::error::Category::Io | serde_json::error::Category::Data => {
+                let field = if path == "." { String::new() } else { path };
+                ApiError::invalid(field, strip_position(&inner.to_string()))
+            }
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 42" to data errors; the field path says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Path parameters, with a clear 422 when one doesn't parse (e.g. a malformed UUID).
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| match e {
+                PathRejection::FailedToDeserializePathParams(inner) => path_error(inner.kind()),
+                other => ApiError::BadRequest(other.body_text()),
+            })
+    }
+}
+
+fn path_error(kind: &ErrorKind) -> ApiError {
+    let describe = |ty: &str| {
+        if ty.contains("Uuid") {
+            "a UUID".to_string()
+        } else {
+            format!("a {}", ty.rsplit("::").next().unwrap_or(ty))
+        }
+    };
+    match kind {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => ApiError::invalid(
+            key.as_str(),
+            format!(
+                "'{value}' in the URL path is not {}",
+                describe(expected_type)
+            ),
+        ),
+        ErrorKind::ParseErrorAtIndex {
+            value,
+            expected_type,
+            ..
+        }
+        | ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => ApiError::invalid(
+            "path",
+            format!(
+                "'{value}' in the URL path is not {}",
+                describe(expected_type)
+            ),
+        ),
+        ErrorKind::DeserializeError {
+            key,
+            value,
+            message,
+        } => {
+            let why = if message.contains("UUID") {
+                "expected a UUID".to_string()
+            } else {
+                message.clone()
+            };
+            ApiError::invalid(
+                key.as_str(),
+                format!("'{value}' in the URL path is not a valid {key} ({why})"),
+            )
+        }
+        other => ApiError::BadRequest(format!("invalid URL path: {other}")),
+    }
+}

@@ -1,0 +1,19 @@
+use axum::Json;
+use rigel_common::Health;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
+}
+
+/// The server is up and its database answers.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_string(),
+        version: rigel_common::VERSION.to_string(),
+    })
+}

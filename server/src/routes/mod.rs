@@ -1,0 +1,44 @@
+//! HTTP routes, one module per resource. Each module's `router()` returns an `OpenApiRouter`, so
+//! the OpenAPI document is generated from the same handlers that serve requests.
+
+pub mod blocks;
+pub mod deployments;
+pub mod flows;
+pub mod health;
+
+use axum::http::{Method, Uri};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rigel API",
+        description = "Flows, deployments, storage blocks and (later) runs, work queues and agents."
+    ),
+    components(schemas(rigel_common::error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Every `/api` route, plus the OpenAPI document describing them.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(
+        "/api",
+        OpenApiRouter::new()
+            .merge(health::router())
+            .merge(flows::router())
+            .merge(deployments::router())
+            .merge(blocks::router()),
+    )
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

@@ -1,0 +1,110 @@
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{assert_error, TestApp};
+
+#[tokio::test]
+async fn health_and_openapi() {
+    let app = TestApp::new().await;
+    let (s, h) = app.get("/api/health").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["status"], "ok");
+    let (s, doc) = app.get("/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/health",
+        "/api/flows/",
+        "/api/flows/{id}",
+        "/api/flows/name/{name}",
+        "/api/flows/filter",
+        "/api/deployments/",
+        "/api/deployments/{id}",
+        "/api/deployments/name/{flow}/{name}",
+        "/api/deployments/filter",
+        "/api/deployments/count",
+        "/api/deployments/{id}/set_schedule_active",
+        "/api/deployments/{id}/set_schedule_inactive",
+        "/api/blocks/",
+        "/api/blocks/{id}",
+        "/api/blocks/filter",
+        "/api/blocks/default",
+        "/api/blocks/{id}/set_default",
+        "/api/blocks/clear_default",
+        "/api/blocks/{id}/data/{key}",
+    ] {
+        assert!(paths.contains_key(p), "openapi lacks {p}");
+    }
+    assert!(doc["paths"]["/api/deployments/{id}"]["patch"].is_object());
+    assert!(doc["components"]["schemas"]["DeploymentCreate"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::new().await;
+    for body in ["{", "{\"name\": }", "not json", "{\"name\": \"x\",}"] {
+        let (s, e) = app.raw(Method::POST, "/api/flows/", body).await;
+        assert_error(s, &e, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("malformed JSON"),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_types_and_unknown_fields_are_422() {
+    let app = TestApp::new().await;
+    let (s, e) = app
+        .post("/api/flows/", json!({"name": "x", "tags": "a"}))
+        .await;
+    assert_eq!(
+        assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "tags"
+    );
+    let (s, e) = app.post("/api/flows/", json!([])).await;
+    assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    let (s, e) = app
+        .post(
+            "/api/deployments/filter",
+            json!({"deployments": {"nmae": {}}}),
+        )
+        .await;
+    assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("nmae"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn bad_uuids_in_paths_are_422() {
+    let app = TestApp::new().await;
+    for path in [
+        "/api/deployments/123",
+        "/api/flows/zzz",
+        "/api/blocks/not-a-uuid",
+        "/api/blocks/xyz/data/k",
+    ] {
+        let (s, e) = app.get(path).await;
+        assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    }
+    let (s, e) = app
+        .call(Method::DELETE, "/api/deployments/nope", None)
+        .await;
+    assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_use_the_error_shape() {
+    let app = TestApp::new().await;
+    let (s, e) = app.get("/api/nothing/here").await;
+    assert_error(s, &e, StatusCode::NOT_FOUND, "not_found");
+    let (s, e) = app.call(Method::PUT, "/api/health", None).await;
+    assert_error(s, &e, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}

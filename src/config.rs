@@ -1,0 +1,22 @@
+//! Where things live: `RIGEL_HOME`, the database URL and the API URL (flags > env > defaults).
+
+use std::path::PathBuf;
+
+/// `RIGEL_HOME`, else `~/.rigel`.
+pub fn rigel_home() -> anyhow::Result<PathBuf> {
+    if let Some(home) = std::env::var_os("RIGEL_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    let user_home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("neither RIGEL_HOME nor HOME is set; set RIGEL_HOME"))?;
+    Ok(PathBuf::from(user_home).join(".rigel"))
+}
+
+/// `RIGEL_DATABASE_URL`, else the SQLite file in the home folder.
+pub fn database_url(home: &std::path::Path) -> String {
+    match std::env::var("RIGEL_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => format!("sqlite://{}", home.join("rigel.db").display()),
+    }
+}

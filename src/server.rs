@@ -1,0 +1,105 @@
+//! `rigel server start`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use rigel_server::{AppState, ServerConfig};
+use tokio::net::TcpListener;
+
+use crate::config;
+
+#[derive(Subcommand, Debug)]
+pub enum ServerCommand {
+    /// Start the API server (and, as they land, its background services) in the foreground.
+    Start(StartArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Address to bind; the server listens only on loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1", env = "RIGEL_SERVER_HOST")]
+    pub host: String,
+    /// Port to bind (0 picks a free one).
+    #[arg(long, default_value_t = 4200, env = "RIGEL_SERVER_PORT")]
+    pub port: u16,
+    /// Largest request body accepted, in bytes (flow code uploads included).
+    #[arg(long, default_value_t = rigel_server::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
+    match cmd {
+        ServerCommand::Start(args) => start(args).await,
+    }
+}
+
+async fn start(args: StartArgs) -> anyhow::Result<()> {
+    let home = config::rigel_home()?;
+    std::fs::create_dir_all(&home)
+        .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
+    let database_url = config::database_url(&home);
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
+        .with_context(|| format!("'{}' is not an IP address to bind", args.host))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "{addr} is already in use (another Rigel server?); pick another port with --port"
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on {addr}: {e}")
+        }
+    })?;
+    let bound = listener.local_addr()?;
+    let api_url = format!("http://{bound}/api");
+    let mut config = ServerConfig::new(&database_url);
+    config.max_body_bytes = args.max_body_bytes;
+    let state = AppState::open(config)
+        .await
+        .context("cannot open the database")?;
+    eprintln!(
+        "Rigel server {} listening on http://{bound}",
+        rigel_common::VERSION
+    );
+    eprintln!("  API:      {api_url}");
+    eprintln!("  docs:     {api_url}/openapi.json");
+    eprintln!("  database: {database_url}");
+    eprintln!("Point clients at it with:\n  export RIGEL_API_URL={api_url}");
+    if !bound.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on a non-loopback address; the API has no authentication yet"
+        );
+    }
+    rigel_server::serve_state(state, listener, shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    eprintln!("Rigel server stopped.");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

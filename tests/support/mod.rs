@@ -1,0 +1,95 @@
+//! Starting the real `rigel` binary for end-to-end tests. Processes are killed on drop, so a
+//! failing test never leaves a server behind.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn rigel_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rigel"))
+}
+
+/// A `rigel server start --port 0` process in its own `RIGEL_HOME`.
+pub struct ServerProcess {
+    pub child: Child,
+    pub api_url: String,
+    /// Lines the server printed on stderr after its address line.
+    pub stderr: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    pub fn start(home: &Path) -> Self {
+        let mut child = Command::new(rigel_bin())
+            .args(["server", "start", "--port", "0"])
+            .env("RIGEL_HOME", home)
+            .env_remove("RIGEL_DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the rigel binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut api_url = None;
+        let mut seen = Vec::new();
+        while api_url.is_none() {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(url) = line.trim().strip_prefix("API:") {
+                        api_url = Some(url.trim().to_string());
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("server did not print its API URL; it printed: {seen:#?}");
+                }
+            }
+        }
+        Self {
+            child,
+            api_url: api_url.unwrap_or_default(),
+            stderr: rx,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Every line printed so far (after the startup lines).
+    pub fn drain_stderr(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder until the TUI issue lands.
