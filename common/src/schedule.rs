@@ -190,7 +190,7 @@ impl Schedule {
         match self {
             Schedule::Interval(s) => interval::Compiled::new(s).map(drop),
             Schedule::Cron(s) => cron::Compiled::new(s)?.check_matches_some_day(),
-            Schedule::RRule(s) => recurrence::Compiled::new(s).map(drop),
+            Schedule::RRule(s) => recurrence::Compiled::new(s)?.check_has_runs(),
         }
     }
 

@@ -125,11 +125,29 @@ fn parse(expression: &str, day_or: bool) -> Result<Cron, FieldError> {
              got {count}{hint}"
         )));
     }
-    CronParser::builder()
+    let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
         .dom_and_dow(!day_or)
         .build()
         .parse(fields)
-        .map_err(|e| error(format!("invalid cron expression '{trimmed}': {e}")))
+        .map_err(|e| error(format!("invalid cron expression '{trimmed}': {e}")))?;
+    // croner skips empty list items, so a field such as `,,` would select nothing and make
+    // every search run to its year limit.
+    let pattern = &cron.pattern;
+    let components = [
+        ("minute", &pattern.minutes),
+        ("hour", &pattern.hours),
+        ("day-of-month", &pattern.days),
+        ("month", &pattern.months),
+        ("day-of-week", &pattern.days_of_week),
+    ];
+    for ((name, component), text) in components.into_iter().zip(fields.split_whitespace()) {
+        if component.values().is_empty() && !component.has_modifiers() {
+            return Err(error(format!(
+                "invalid cron expression '{trimmed}': the {name} field '{text}' selects nothing"
+            )));
+        }
+    }
+    Ok(cron)
 }

@@ -156,6 +156,23 @@ impl Compiled {
         })
     }
 
+    /// Rejects a recurrence that never produces a run, such as `FREQ=YEARLY;BYMONTHDAY=30;BYMONTH=2`.
+    pub(super) fn check_has_runs(&self) -> Result<(), FieldError> {
+        let window = Window {
+            after: self
+                .start
+                .to_utc()
+                .checked_sub_signed(TimeDelta::seconds(1))
+                .unwrap_or(self.start.to_utc()),
+            until: super::supported_range::latest(),
+            limit: 1,
+        };
+        if self.runs(&window)?.is_empty() {
+            return Err(error("rrule never produces a run"));
+        }
+        Ok(())
+    }
+
     pub(super) fn runs(&self, window: &Window) -> Result<Vec<DateTime<Utc>>, FieldError> {
         let mut runs = Vec::new();
         if window.is_empty() {
@@ -220,11 +237,13 @@ impl Compiled {
         // runs, and stop only once the occurrences are past them by more than any gap.
         let mut kept = BTreeSet::new();
         let mut scanned = 0_u64;
+        let plus_gap = |at: DateTime<Utc>| at.checked_add_signed(MAX_GAP).unwrap_or(at);
+        let scan_until = plus_gap(window.until);
         for occurrence in &set {
             let at = occurrence.to_utc();
             let past_kept =
-                kept.len() >= window.limit && kept.last().is_some_and(|last| at > *last + MAX_GAP);
-            if past_kept || at > window.until + MAX_GAP {
+                kept.len() >= window.limit && kept.last().is_some_and(|last| at > plus_gap(*last));
+            if past_kept || at > scan_until {
                 break;
             }
             if at <= window.after {
@@ -510,7 +529,9 @@ fn restart_wall(
         Frequency::Weekly => {
             let week_start: Weekday = rule.get_week_start();
             let into_week = i64::from(start.weekday().days_since(week_start));
-            let first_week = start.date() - TimeDelta::try_days(into_week)?;
+            let first_week = start
+                .date()
+                .checked_sub_signed(TimeDelta::try_days(into_week)?)?;
             let periods = (after.date() - first_week).num_days() / (7 * step);
             let offset = TimeDelta::try_days(periods.checked_mul(7 * step)?)?;
             midnight(first_week.checked_add_signed(offset)?)?

@@ -286,6 +286,8 @@ fn bad_rrules_name_the_rrule() {
         "RRULE:FREQ=DAILY;INTERVAL=0",
         "RRULE:FREQ=DAILY;BYHOUR=25",
         "RRULE:FREQ=WEEKLY;BYMONTHDAY=3",
+        "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+        "DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY;COUNT=1\nEXDATE:20260101T090000Z",
         "EXRULE:FREQ=DAILY",
         "SUMMARY:hello",
         "DTSTART;TZID=Europe/London:20260101T090000\nRRULE:FREQ=DAILY",
@@ -803,6 +805,21 @@ fn rrule_wall_time_in_the_gap_moves_by_the_gap() {
     assert_eq!(
         local_runs(&ny, "2026-03-07T00:00:00Z", 3, NEW_YORK),
         ["03-07 02:30 EST", "03-08 03:30 EDT", "03-09 02:30 EDT"]
+    );
+}
+
+#[test]
+fn rrule_repeated_wall_time_runs_once() {
+    let ny = rrule("DTSTART:20261031T013000\nRRULE:FREQ=DAILY", Some(NEW_YORK));
+    assert_eq!(
+        local_runs(&ny, "2026-10-31T12:00:00Z", 2, NEW_YORK),
+        ["11-01 01:30 EDT", "11-02 01:30 EST"]
+    );
+    // Hourly rules count wall-clock hours: the repeated 01:00 hour runs once.
+    let hourly = rrule("DTSTART:20261101T000000\nRRULE:FREQ=HOURLY", Some(NEW_YORK));
+    assert_eq!(
+        local_runs(&hourly, "2026-11-01T03:30:00Z", 3, NEW_YORK),
+        ["11-01 00:00 EDT", "11-01 01:00 EDT", "11-01 02:00 EST"]
     );
 }
 
