@@ -1,6 +1,8 @@
 //! Everything the Rigel server, agent, CLI and TUI share: wire types, the error body, schedules,
 //! name validation and (feature `client`) the typed HTTP client.
 
+pub mod agent;
+pub mod backfill;
 pub mod block;
 #[cfg(feature = "client")]
 pub mod client;
@@ -9,8 +11,16 @@ pub mod error;
 pub mod filter;
 pub mod flow;
 pub mod flow_data;
+pub mod flow_run;
+pub mod flowfile;
+pub mod log;
+pub mod names;
 pub mod schedule;
+pub mod spec;
+pub mod state;
+pub mod task_run;
 pub mod validation;
+pub mod work_queue;
 
 use serde::{Deserialize, Serialize};
 
