@@ -353,6 +353,7 @@ impl DeploymentCreate {
             if !schema.is_object() {
                 return Err(FieldError::new("parameter_schema", "must be a JSON object"));
             }
+            crate::flowfile::check_parameter_values(schema, &self.parameters)?;
         }
         Ok(())
     }

@@ -1,13 +1,18 @@
 //! The Rigel API server as a library: `serve(config, listener, shutdown)` runs it on any listener,
 //! so tests start it on `127.0.0.1:0` and the `rigel server start` binary is a thin wrapper.
 
+pub mod clock;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod notify;
+pub mod orchestration;
 pub mod routes;
+pub mod services;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
@@ -15,8 +20,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
+use clock::{Clock, SystemClock};
 pub use db::Db;
 use error::ApiError;
+use notify::Notifier;
+use tokio_util::sync::CancellationToken;
 
 /// Default upper bound for any request body, including flow code stored in `server` blocks.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -27,6 +35,20 @@ pub struct ServerConfig {
     pub database_url: String,
     /// Largest request body accepted (413 above it).
     pub max_body_bytes: usize,
+    /// An agent whose last heartbeat is older than this is `stale`.
+    pub agent_stale_after: Duration,
+    /// An agent whose last heartbeat is older than this is `offline`.
+    pub agent_offline_after: Duration,
+    /// A work queue no agent polled for this long is `not_ready`.
+    pub queue_ready_window: Duration,
+    /// The clock every rule and service reads.
+    pub clock: Arc<dyn Clock>,
+    /// Whether `serve_state` starts the background services (scheduler, late runs).
+    pub run_services: bool,
+    /// The scheduler's interval and materialisation window.
+    pub scheduler: services::SchedulerConfig,
+    /// When Scheduled runs become Late.
+    pub late_runs: services::LateRunsConfig,
 }
 
 impl ServerConfig {
@@ -34,7 +56,18 @@ impl ServerConfig {
         Self {
             database_url: database_url.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            agent_stale_after: Duration::from_secs(30),
+            agent_offline_after: Duration::from_secs(120),
+            queue_ready_window: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
+            run_services: true,
+            scheduler: services::SchedulerConfig::default(),
+            late_runs: services::LateRunsConfig::default(),
         }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 
@@ -43,6 +76,10 @@ impl ServerConfig {
 pub struct AppState {
     pub db: Db,
     pub config: Arc<ServerConfig>,
+    /// Wakes long-polling claimers when runs change.
+    pub notifier: Arc<Notifier>,
+    /// Cancelled when the server shuts down; long polls and services stop on it.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -52,7 +89,13 @@ impl AppState {
         Ok(Self {
             db,
             config: Arc::new(config),
+            notifier: Arc::new(Notifier::default()),
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.config.clock.now()
     }
 }
 
@@ -104,10 +147,27 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = state.db.clone();
+    let token = state.shutdown.clone();
+    let services = if state.config.run_services {
+        services::spawn_all(&state)
+    } else {
+        Vec::new()
+    };
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let on_shutdown = token.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // ends long polls at once, so draining in-flight requests is quick
+            on_shutdown.cancel();
+        })
+        .await;
+    // the services stop on the token (also when serving failed)
+    token.cancel();
+    for service in services {
+        let _ = service.await;
+    }
+    served?;
     db.close().await;
     Ok(())
 }

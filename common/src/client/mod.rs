@@ -1,5 +1,11 @@
 //! The typed HTTP client. The CLI, the agent, the TUI and the tests all talk to the server through it.
 
+mod agents;
+mod logs;
+mod queues;
+mod runs;
+mod schedules;
+
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};

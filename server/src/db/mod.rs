@@ -4,9 +4,16 @@
 //! connection serialises writes in-process instead of failing with "database is locked") and a pool
 //! of reader connections that never block on it.
 
+pub mod agents;
 pub mod blocks;
 pub mod deployments;
+pub mod flow_runs;
 pub mod flows;
+pub mod logs;
+pub mod run_states;
+pub mod schedules;
+pub mod task_runs;
+pub mod work_queues;
 
 use std::str::FromStr;
 use std::time::Duration;

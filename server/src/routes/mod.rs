@@ -1,10 +1,15 @@
 //! HTTP routes, one module per resource. Each module's `router()` returns an `OpenApiRouter`, so
 //! the OpenAPI document is generated from the same handlers that serve requests.
 
+pub mod agents;
 pub mod blocks;
 pub mod deployments;
+pub mod flow_runs;
 pub mod flows;
 pub mod health;
+pub mod logs;
+pub mod task_runs;
+pub mod work_queues;
 
 use axum::http::{Method, Uri};
 use utoipa::OpenApi;
@@ -31,7 +36,12 @@ pub fn api() -> OpenApiRouter<AppState> {
             .merge(health::router())
             .merge(flows::router())
             .merge(deployments::router())
-            .merge(blocks::router()),
+            .merge(blocks::router())
+            .merge(agents::router())
+            .merge(logs::router())
+            .merge(flow_runs::router())
+            .merge(task_runs::router())
+            .merge(work_queues::router()),
     )
 }
 

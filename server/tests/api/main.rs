@@ -1,11 +1,17 @@
 //! In-process API tests: the real router against a fresh, migrated SQLite file per test.
 
+mod agents;
 mod blocks;
+mod claims;
 mod client;
 mod deployments;
 mod errors;
+mod flow_runs;
 mod flows;
+mod logs;
+mod orchestration;
 mod persistence;
+mod work_queues;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -68,6 +74,27 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, value)
+    }
+
+    /// Like `raw`, on a router the caller holds (for requests made from spawned tasks).
+    pub async fn raw_on(
+        router: axum::Router,
+        method: &str,
+        path: &str,
+        body: String,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(body))
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn call(

@@ -1,0 +1,93 @@
+//! Flow runs, task runs and their states.
+
+use reqwest::Method;
+use uuid::Uuid;
+
+use super::{ClientResult, RigelClient, Upserted};
+use crate::flow_run::{
+    DeploymentRunCreate, FlowRun, FlowRunCount, FlowRunCreate, FlowRunFilter, RunHeartbeat,
+    RunHeartbeatAnswer,
+};
+use crate::state::{SetState, SetStateResult, State};
+use crate::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
+
+impl RigelClient {
+    pub async fn create_flow_run(&self, body: &FlowRunCreate) -> ClientResult<(FlowRun, Upserted)> {
+        let (status, run) = self.call(Method::POST, "/flow_runs/", Some(body)).await?;
+        Ok((run, Self::upserted(status)))
+    }
+
+    /// A run of a deployment (its parameters merged with `body.parameters`).
+    pub async fn create_deployment_run(
+        &self,
+        deployment_id: Uuid,
+        body: &DeploymentRunCreate,
+    ) -> ClientResult<(FlowRun, Upserted)> {
+        let path = format!("/deployments/{deployment_id}/create_flow_run");
+        let (status, run) = self.call(Method::POST, &path, Some(body)).await?;
+        Ok((run, Self::upserted(status)))
+    }
+
+    pub async fn read_flow_run(&self, id: Uuid) -> ClientResult<FlowRun> {
+        self.get(&format!("/flow_runs/{id}")).await
+    }
+
+    pub async fn filter_flow_runs(&self, filter: &FlowRunFilter) -> ClientResult<Vec<FlowRun>> {
+        self.post("/flow_runs/filter", filter).await
+    }
+
+    pub async fn count_flow_runs(&self, filter: &FlowRunCount) -> ClientResult<u64> {
+        self.post("/flow_runs/count", filter).await
+    }
+
+    pub async fn delete_flow_run(&self, id: Uuid) -> ClientResult<()> {
+        self.no_content(Method::DELETE, &format!("/flow_runs/{id}"))
+            .await
+    }
+
+    /// The run's states, oldest first.
+    pub async fn flow_run_states(&self, id: Uuid) -> ClientResult<Vec<State>> {
+        self.get(&format!("/flow_runs/{id}/states")).await
+    }
+
+    pub async fn set_flow_run_state(
+        &self,
+        id: Uuid,
+        body: &SetState,
+    ) -> ClientResult<SetStateResult> {
+        self.post(&format!("/flow_runs/{id}/set_state"), body).await
+    }
+
+    /// Tells the server the run's process is alive; answers its state.
+    pub async fn flow_run_heartbeat(
+        &self,
+        id: Uuid,
+        claim_token: Option<Uuid>,
+    ) -> ClientResult<RunHeartbeatAnswer> {
+        self.post(
+            &format!("/flow_runs/{id}/heartbeat"),
+            &RunHeartbeat { claim_token },
+        )
+        .await
+    }
+
+    pub async fn create_task_run(&self, body: &TaskRunCreate) -> ClientResult<TaskRun> {
+        self.post("/task_runs/", body).await
+    }
+
+    pub async fn read_task_run(&self, id: Uuid) -> ClientResult<TaskRun> {
+        self.get(&format!("/task_runs/{id}")).await
+    }
+
+    pub async fn filter_task_runs(&self, filter: &TaskRunFilter) -> ClientResult<Vec<TaskRun>> {
+        self.post("/task_runs/filter", filter).await
+    }
+
+    pub async fn set_task_run_state(
+        &self,
+        id: Uuid,
+        body: &SetState,
+    ) -> ClientResult<SetStateResult> {
+        self.post(&format!("/task_runs/{id}/set_state"), body).await
+    }
+}

@@ -1,0 +1,178 @@
+//! Run states and the answers of the orchestration rules.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StateType {
+    Scheduled,
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelling,
+    Cancelled,
+    Crashed,
+}
+
+impl StateType {
+    pub const ALL: [StateType; 8] = [
+        StateType::Scheduled,
+        StateType::Pending,
+        StateType::Running,
+        StateType::Completed,
+        StateType::Failed,
+        StateType::Cancelling,
+        StateType::Cancelled,
+        StateType::Crashed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateType::Scheduled => "SCHEDULED",
+            StateType::Pending => "PENDING",
+            StateType::Running => "RUNNING",
+            StateType::Completed => "COMPLETED",
+            StateType::Failed => "FAILED",
+            StateType::Cancelling => "CANCELLING",
+            StateType::Cancelled => "CANCELLED",
+            StateType::Crashed => "CRASHED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        StateType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Completed, Failed, Cancelled and Crashed runs are over.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StateType::Completed | StateType::Failed | StateType::Cancelled | StateType::Crashed
+        )
+    }
+
+    /// The name a state of this type gets when the proposer gives none.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            StateType::Scheduled => "Scheduled",
+            StateType::Pending => "Pending",
+            StateType::Running => "Running",
+            StateType::Completed => "Completed",
+            StateType::Failed => "Failed",
+            StateType::Cancelling => "Cancelling",
+            StateType::Cancelled => "Cancelled",
+            StateType::Crashed => "Crashed",
+        }
+    }
+}
+
+impl std::fmt::Display for StateType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run's state: what it is (`type`), what to call it (`name`, e.g. `Late`), since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct State {
+    #[serde(rename = "type")]
+    pub kind: StateType,
+    pub name: String,
+    pub timestamp: DateTime<Utc>,
+    pub message: Option<String>,
+    /// For SCHEDULED states: when the run should start.
+    pub scheduled_time: Option<DateTime<Utc>>,
+}
+
+/// A proposed state, as sent by a client: only `type` is required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StateCreate {
+    #[serde(rename = "type")]
+    pub kind: StateType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_time: Option<DateTime<Utc>>,
+}
+
+impl StateCreate {
+    pub fn new(kind: StateType) -> Self {
+        Self {
+            kind,
+            name: None,
+            message: None,
+            scheduled_time: None,
+        }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// Body of `POST /api/flow_runs/{id}/set_state` (and the task-run equivalent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetState {
+    pub state: StateCreate,
+    /// Skip the rules (bookkeeping still happens): for operators, e.g. to retry a finished run.
+    #[serde(default)]
+    pub force: bool,
+    /// The token the claim returned; required to move a claimed run to RUNNING and beyond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<Uuid>,
+    /// A client-chosen id: retrying a proposal with the same id returns the original result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SetStateStatus {
+    /// The state was stored (possibly adjusted: see `state`).
+    Accept,
+    /// The proposal was refused; the run keeps its state.
+    Reject,
+    /// Not yet: propose again after `delay_seconds`.
+    Wait,
+    /// The proposer must stop working on this run (it is finished, or someone else has it).
+    Abort,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetStateDetails {
+    pub reason: Option<String>,
+    pub delay_seconds: Option<f64>,
+    /// Given when a proposal to PENDING is accepted: present it on later proposals.
+    pub claim_token: Option<Uuid>,
+}
+
+/// The answer to a state proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetStateResult {
+    pub status: SetStateStatus,
+    /// The run's state after the call.
+    pub state: State,
+    pub details: SetStateDetails,
+}

@@ -1,0 +1,330 @@
+//! Work queues, which runs they offer, and atomic claiming.
+
+use chrono::{DateTime, Utc};
+use rigel_common::flow_run::FlowRun;
+use rigel_common::state::{StateCreate, StateType};
+use rigel_common::work_queue::{
+    ClaimedRun, QueueFilter, QueueHealth, WorkQueue, WorkQueueCreate, WorkQueueFilter,
+    WorkQueueStatus, WorkQueueUpdate,
+};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+use super::flow_runs::{FlowRunRow, COLUMNS as RUN_COLUMNS};
+use super::run_states::{apply, Holder};
+use super::{from_json, from_micros, push_in, push_tags_superset, to_json, to_micros, Db};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    id: Uuid,
+    name: String,
+    description: Option<String>,
+    is_paused: bool,
+    concurrency_limit: Option<i64>,
+    filter: String,
+    last_polled: Option<i64>,
+    created: i64,
+    updated: i64,
+}
+
+impl TryFrom<QueueRow> for WorkQueue {
+    type Error = ApiError;
+    fn try_from(r: QueueRow) -> ApiResult<WorkQueue> {
+        Ok(WorkQueue {
+            id: r.id,
+            created: from_micros(r.created),
+            updated: from_micros(r.updated),
+            name: r.name,
+            description: r.description,
+            is_paused: r.is_paused,
+            concurrency_limit: r
+                .concurrency_limit
+                .map(|l| u32::try_from(l).unwrap_or(u32::MAX)),
+            filter: from_json("work_queue.filter", &r.filter)?,
+            last_polled: r.last_polled.map(from_micros),
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, description, is_paused, concurrency_limit, filter, last_polled, created, updated";
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::not_found(format_args!("work queue {id}"))
+}
+
+async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Option<WorkQueue>> {
+    let row: Option<QueueRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM work_queue WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    row.map(WorkQueue::try_from).transpose()
+}
+
+pub async fn create(db: &Db, q: &WorkQueueCreate, now: DateTime<Utc>) -> ApiResult<WorkQueue> {
+    let now = to_micros(now);
+    let row: QueueRow = sqlx::query_as(&format!(
+        "INSERT INTO work_queue (id, name, description, is_paused, concurrency_limit, filter,
+         created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(&q.name)
+    .bind(&q.description)
+    .bind(q.is_paused)
+    .bind(q.concurrency_limit.map(i64::from))
+    .bind(to_json(&q.filter))
+    .bind(now)
+    .bind(now)
+    .fetch_one(&db.write)
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict(_) => {
+            ApiError::Conflict(format!("a work queue named '{}' already exists", q.name))
+        }
+        other => other,
+    })?;
+    // agents that registered for this queue name before it existed now belong to it
+    sqlx::query(
+        "UPDATE agent SET work_queue_id = ? WHERE work_queue_name = ? AND work_queue_id IS NULL",
+    )
+    .bind(row.id)
+    .bind(&q.name)
+    .execute(&db.write)
+    .await?;
+    row.try_into()
+}
+
+pub async fn get(db: &Db, id: Uuid) -> ApiResult<WorkQueue> {
+    let mut conn = db.read.acquire().await?;
+    find(&mut conn, id).await?.ok_or_else(|| not_found(id))
+}
+
+pub async fn get_by_name(db: &Db, name: &str) -> ApiResult<WorkQueue> {
+    let row: Option<QueueRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM work_queue WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&db.read)
+            .await?;
+    row.map(WorkQueue::try_from)
+        .transpose()?
+        .ok_or_else(|| ApiError::not_found(format_args!("work queue '{name}'")))
+}
+
+pub async fn filter(db: &Db, f: &WorkQueueFilter) -> ApiResult<Vec<WorkQueue>> {
+    let mut qb: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM work_queue WHERE 1"));
+    if let Some(ids) = &f.work_queues.id {
+        push_in(&mut qb, "id", &ids.any_);
+    }
+    if let Some(names) = &f.work_queues.name {
+        push_in(&mut qb, "name", &names.any_);
+    }
+    qb.push(" ORDER BY name LIMIT ")
+        .push_bind(i64::from(f.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::from(f.offset));
+    let rows: Vec<QueueRow> = qb.build_query_as().fetch_all(&db.read).await?;
+    rows.into_iter().map(WorkQueue::try_from).collect()
+}
+
+pub async fn update(
+    db: &Db,
+    id: Uuid,
+    patch: &WorkQueueUpdate,
+    now: DateTime<Utc>,
+) -> ApiResult<WorkQueue> {
+    let mut tx = db.begin_write().await?;
+    let mut q = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    if let Some(d) = &patch.description {
+        q.description.clone_from(d);
+    }
+    if let Some(p) = patch.is_paused {
+        q.is_paused = p;
+    }
+    if let Some(l) = patch.concurrency_limit {
+        q.concurrency_limit = l;
+    }
+    if let Some(f) = &patch.filter {
+        q.filter = f.clone();
+    }
+    let row: QueueRow = sqlx::query_as(&format!(
+        "UPDATE work_queue SET description = ?, is_paused = ?, concurrency_limit = ?, filter = ?,
+         updated = ? WHERE id = ? RETURNING {COLUMNS}"
+    ))
+    .bind(&q.description)
+    .bind(q.is_paused)
+    .bind(q.concurrency_limit.map(i64::from))
+    .bind(to_json(&q.filter))
+    .bind(to_micros(now))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.try_into()
+}
+
+pub async fn delete(db: &Db, id: Uuid) -> ApiResult<()> {
+    let n = sqlx::query("DELETE FROM work_queue WHERE id = ?")
+        .bind(id)
+        .execute(&db.write)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+/// `SELECT … FROM flow_run WHERE <the queue offers it>`: Scheduled runs of a deployment that
+/// match the queue's filter and are due by `due`.
+fn offered<'a>(select: &str, filter: &'a QueueFilter, due: i64) -> QueryBuilder<'a, Sqlite> {
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(select);
+    qb.push(" FROM flow_run WHERE state_type = 'SCHEDULED' AND next_scheduled_start_time <= ")
+        .push_bind(due)
+        .push(" AND deployment_id IS NOT NULL");
+    push_tags_superset(&mut qb, "flow_run.tags", &filter.tags);
+    if let Some(ids) = &filter.deployment_ids {
+        push_in(&mut qb, "deployment_id", ids);
+    }
+    if let Some(types) = &filter.flow_runner_types {
+        let types: Vec<&'static str> = types.iter().map(|t| t.as_str()).collect();
+        push_in(&mut qb, "flow_runner_type", &types);
+    }
+    qb
+}
+
+async fn active_runs(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<u64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM flow_run WHERE work_queue_id = ?
+         AND state_type IN ('PENDING', 'RUNNING', 'CANCELLING')",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The runs the queue would hand out now, without claiming them.
+pub async fn preview(
+    db: &Db,
+    id: Uuid,
+    scheduled_before: DateTime<Utc>,
+    limit: u32,
+) -> ApiResult<Vec<FlowRun>> {
+    let queue = get(db, id).await?;
+    let mut qb = offered(
+        &format!("SELECT {RUN_COLUMNS}"),
+        &queue.filter,
+        to_micros(scheduled_before),
+    );
+    qb.push(" ORDER BY next_scheduled_start_time, id LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows: Vec<FlowRunRow> = qb.build_query_as().fetch_all(&db.read).await?;
+    rows.into_iter().map(FlowRunRow::into_api).collect()
+}
+
+pub async fn status(
+    db: &Db,
+    id: Uuid,
+    now: DateTime<Utc>,
+    ready_window: chrono::Duration,
+) -> ApiResult<WorkQueueStatus> {
+    let queue = get(db, id).await?;
+    let mut conn = db.read.acquire().await?;
+    let mut qb = offered("SELECT COUNT(*)", &queue.filter, to_micros(now));
+    let (late,): (i64,) = qb.build_query_as().fetch_one(&mut *conn).await?;
+    let active = active_runs(&mut conn, id).await?;
+    let status = if queue.is_paused {
+        QueueHealth::Paused
+    } else if queue.last_polled.is_some_and(|t| now - t <= ready_window) {
+        QueueHealth::Ready
+    } else {
+        QueueHealth::NotReady
+    };
+    Ok(WorkQueueStatus {
+        status,
+        late_runs: u64::try_from(late).unwrap_or(0),
+        last_polled: queue.last_polled,
+        active_runs: active,
+        concurrency_limit: queue.concurrency_limit,
+    })
+}
+
+/// One claim attempt, in one write transaction: picks up to `limit` offered runs due by
+/// `due` (oldest first), within the queue's concurrency limit, and moves them to PENDING for
+/// `agent_id` with fresh claim tokens. Records the poll.
+pub async fn claim(
+    db: &Db,
+    id: Uuid,
+    agent_id: Uuid,
+    limit: u32,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<ClaimedRun>> {
+    let mut tx = db.begin_write().await?;
+    let queue = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let agent: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM agent WHERE id = ?")
+        .bind(agent_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if agent.is_none() {
+        return Err(ApiError::invalid(
+            "agent_id",
+            format!("no agent {agent_id} is registered; register with POST /api/agents/ first"),
+        ));
+    }
+    sqlx::query("UPDATE work_queue SET last_polled = ? WHERE id = ?")
+        .bind(to_micros(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let mut take = u64::from(limit);
+    if let Some(max) = queue.concurrency_limit {
+        let active = active_runs(&mut tx, id).await?;
+        take = take.min(u64::from(max).saturating_sub(active));
+    }
+    if queue.is_paused || take == 0 {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let mut qb = offered(
+        &format!("SELECT {RUN_COLUMNS}"),
+        &queue.filter,
+        to_micros(due),
+    );
+    qb.push(" ORDER BY next_scheduled_start_time, id LIMIT ")
+        .push_bind(i64::try_from(take).unwrap_or(i64::MAX));
+    let rows: Vec<FlowRunRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
+    let pending = StateCreate::new(StateType::Pending);
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let token = Uuid::now_v7();
+        let holder = Holder::Claim {
+            agent_id: Some(agent_id),
+            work_queue_id: Some(id),
+            token,
+        };
+        let updated = apply(&mut tx, &row, &pending, holder, None, now).await?;
+        claimed.push(ClaimedRun {
+            flow_run: updated.into_api()?,
+            claim_token: token,
+        });
+    }
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// The earliest time after `after` that a Scheduled run of a deployment becomes due (a claimer
+/// with nothing to take sleeps until then).
+pub async fn next_due(db: &Db, after: DateTime<Utc>) -> ApiResult<Option<DateTime<Utc>>> {
+    let (t,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(next_scheduled_start_time) FROM flow_run
+         WHERE state_type = 'SCHEDULED' AND next_scheduled_start_time > ?",
+    )
+    .bind(to_micros(after))
+    .fetch_one(&db.read)
+    .await?;
+    Ok(t.map(from_micros))
+}

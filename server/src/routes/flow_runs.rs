@@ -1,0 +1,178 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use rigel_common::deployment::validate_tags;
+use rigel_common::error::ErrorBody;
+use rigel_common::filter::validate_limit;
+use rigel_common::flow_run::{
+    FlowRun, FlowRunCount, FlowRunCreate, FlowRunFilter, RunHeartbeat, RunHeartbeatAnswer,
+};
+use rigel_common::state::{
+    SetState, SetStateResult, SetStateStatus, State as RunState, StateCreate,
+};
+use rigel_common::validation::{validate_name, FieldError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::db::{flow_runs, run_states};
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_flow_run))
+        .routes(routes!(get_flow_run, delete_flow_run))
+        .routes(routes!(filter_flow_runs))
+        .routes(routes!(count_flow_runs))
+        .routes(routes!(flow_run_states))
+        .routes(routes!(set_flow_run_state))
+        .routes(routes!(flow_run_heartbeat))
+}
+
+/// Checks a proposed state's free-text fields.
+pub fn validate_state(field: &str, s: &StateCreate) -> Result<(), FieldError> {
+    if let Some(name) = &s.name {
+        if name.trim().is_empty() || name.chars().count() > 100 {
+            return Err(FieldError::new(
+                format!("{field}.name"),
+                "must be 1-100 characters",
+            ));
+        }
+    }
+    if s.message.as_ref().is_some_and(|m| m.len() > 64 * 1024) {
+        return Err(FieldError::new(
+            format!("{field}.message"),
+            "must be at most 64 KiB",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an idempotency key: 1–500 characters.
+pub fn validate_idempotency_key(key: Option<&str>) -> Result<(), FieldError> {
+    match key {
+        Some(k) if k.is_empty() || k.len() > 500 => Err(FieldError::new(
+            "idempotency_key",
+            "must be 1-500 characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Creates a run of a flow or of a deployment. A second create with the same (flow,
+/// idempotency_key) returns the first run (200) instead of a new one (201).
+#[utoipa::path(post, path = "/flow_runs/", tag = "flow runs", request_body = FlowRunCreate,
+    responses((status = 201, body = FlowRun), (status = 200, body = FlowRun),
+        (status = 422, body = ErrorBody)))]
+async fn create_flow_run(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<FlowRunCreate>,
+) -> ApiResult<(StatusCode, Json<FlowRun>)> {
+    if let Some(name) = &body.name {
+        validate_name("name", name)?;
+    }
+    validate_tags("tags", &body.tags)?;
+    validate_idempotency_key(body.idempotency_key.as_deref())?;
+    if let Some(st) = &body.state {
+        validate_state("state", st)?;
+    }
+    if let Some(r) = &body.flow_runner {
+        r.validate().map_err(|e| e.under("flow_runner"))?;
+    }
+    let (run, created) = flow_runs::create(&s.db, &body, s.now()).await?;
+    if created {
+        s.notifier.runs_changed();
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(run)))
+}
+
+#[utoipa::path(get, path = "/flow_runs/{id}", tag = "flow runs", params(("id" = Uuid, Path)),
+    responses((status = 200, body = FlowRun), (status = 404, body = ErrorBody)))]
+async fn get_flow_run(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<FlowRun>> {
+    Ok(Json(flow_runs::get(&s.db, id).await?))
+}
+
+/// Runs matching the filter. Sorts: `EXPECTED_START_TIME_DESC` (default), `EXPECTED_START_TIME_ASC`,
+/// `CREATED_DESC`, `END_TIME_DESC`.
+#[utoipa::path(post, path = "/flow_runs/filter", tag = "flow runs", request_body = FlowRunFilter,
+    responses((status = 200, body = Vec<FlowRun>), (status = 422, body = ErrorBody)))]
+async fn filter_flow_runs(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<FlowRunFilter>,
+) -> ApiResult<Json<Vec<FlowRun>>> {
+    validate_limit(body.limit)?;
+    Ok(Json(flow_runs::filter(&s.db, &body).await?))
+}
+
+/// How many runs match; answers a bare number.
+#[utoipa::path(post, path = "/flow_runs/count", tag = "flow runs", request_body = FlowRunCount,
+    responses((status = 200, body = u64), (status = 422, body = ErrorBody)))]
+async fn count_flow_runs(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<FlowRunCount>,
+) -> ApiResult<Json<u64>> {
+    Ok(Json(flow_runs::count(&s.db, &body).await?))
+}
+
+#[utoipa::path(delete, path = "/flow_runs/{id}", tag = "flow runs", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_flow_run(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    flow_runs::delete(&s.db, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The run's state history, oldest first.
+#[utoipa::path(get, path = "/flow_runs/{id}/states", tag = "flow runs", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<RunState>), (status = 404, body = ErrorBody)))]
+async fn flow_run_states(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<RunState>>> {
+    Ok(Json(flow_runs::history(&s.db, id).await?))
+}
+
+/// Proposes a new state; the orchestration rules answer ACCEPT, REJECT, WAIT or ABORT.
+#[utoipa::path(post, path = "/flow_runs/{id}/set_state", tag = "flow runs",
+    params(("id" = Uuid, Path)), request_body = SetState,
+    responses((status = 200, body = SetStateResult), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_flow_run_state(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SetState>,
+) -> ApiResult<Json<SetStateResult>> {
+    validate_state("state", &body.state)?;
+    let result = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
+    if result.status == SetStateStatus::Accept {
+        s.notifier.runs_changed();
+    }
+    Ok(Json(result))
+}
+
+/// The executing process is alive. Answers the run's state (a CANCELLING run should stop) and
+/// whether the claim token still holds (if not, another process owns the run: stop at once).
+#[utoipa::path(post, path = "/flow_runs/{id}/heartbeat", tag = "flow runs",
+    params(("id" = Uuid, Path)), request_body = RunHeartbeat,
+    responses((status = 200, body = RunHeartbeatAnswer), (status = 404, body = ErrorBody)))]
+async fn flow_run_heartbeat(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RunHeartbeat>,
+) -> ApiResult<Json<RunHeartbeatAnswer>> {
+    Ok(Json(
+        flow_runs::heartbeat(&s.db, id, body.claim_token, s.now()).await?,
+    ))
+}

@@ -1,0 +1,85 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use rigel_common::error::ErrorBody;
+use rigel_common::filter::validate_limit;
+use rigel_common::state::{SetState, SetStateResult, State as RunState};
+use rigel_common::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
+use rigel_common::validation::FieldError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::flow_runs::validate_state;
+use crate::db::task_runs;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_task_run))
+        .routes(routes!(get_task_run))
+        .routes(routes!(filter_task_runs))
+        .routes(routes!(task_run_states))
+        .routes(routes!(set_task_run_state))
+}
+
+/// Starts tracking a task of a flow run (default state Pending).
+#[utoipa::path(post, path = "/task_runs/", tag = "task runs", request_body = TaskRunCreate,
+    responses((status = 201, body = TaskRun), (status = 422, body = ErrorBody)))]
+async fn create_task_run(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<TaskRunCreate>,
+) -> ApiResult<(StatusCode, Json<TaskRun>)> {
+    if body.name.trim().is_empty() || body.name.chars().count() > 200 {
+        return Err(FieldError::new("name", "must be 1-200 characters").into());
+    }
+    if let Some(st) = &body.state {
+        validate_state("state", st)?;
+    }
+    let run = task_runs::create(&s.db, &body, s.now()).await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+#[utoipa::path(get, path = "/task_runs/{id}", tag = "task runs", params(("id" = Uuid, Path)),
+    responses((status = 200, body = TaskRun), (status = 404, body = ErrorBody)))]
+async fn get_task_run(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<TaskRun>> {
+    Ok(Json(task_runs::get(&s.db, id).await?))
+}
+
+/// The task runs of one flow run, oldest first.
+#[utoipa::path(post, path = "/task_runs/filter", tag = "task runs", request_body = TaskRunFilter,
+    responses((status = 200, body = Vec<TaskRun>), (status = 422, body = ErrorBody)))]
+async fn filter_task_runs(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<TaskRunFilter>,
+) -> ApiResult<Json<Vec<TaskRun>>> {
+    validate_limit(body.limit)?;
+    Ok(Json(task_runs::filter(&s.db, &body).await?))
+}
+
+#[utoipa::path(get, path = "/task_runs/{id}/states", tag = "task runs", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<RunState>), (status = 404, body = ErrorBody)))]
+async fn task_run_states(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<RunState>>> {
+    Ok(Json(task_runs::history(&s.db, id).await?))
+}
+
+/// Proposes a new state for a task run (the flow-run rules without claiming).
+#[utoipa::path(post, path = "/task_runs/{id}/set_state", tag = "task runs",
+    params(("id" = Uuid, Path)), request_body = SetState,
+    responses((status = 200, body = SetStateResult), (status = 404, body = ErrorBody)))]
+async fn set_task_run_state(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SetState>,
+) -> ApiResult<Json<SetStateResult>> {
+    validate_state("state", &body.state)?;
+    Ok(Json(task_runs::set_state(&s.db, id, &body, s.now()).await?))
+}

@@ -1,0 +1,202 @@
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use rigel_common::deployment::validate_tags;
+use rigel_common::error::ErrorBody;
+use rigel_common::filter::{validate_limit, MAX_LIMIT};
+use rigel_common::flow_run::FlowRun;
+use rigel_common::validation::{validate_name, FieldError};
+use rigel_common::work_queue::{
+    ClaimRequest, ClaimedRun, QueueFilter, QueueRunsPreview, WorkQueue, WorkQueueCreate,
+    WorkQueueFilter, WorkQueueStatus, WorkQueueUpdate,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::db::work_queues;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath};
+use crate::AppState;
+
+/// Longest a claim may wait for a run to become available.
+pub const MAX_CLAIM_WAIT_SECONDS: f64 = 30.0;
+/// Furthest ahead a claim may take runs.
+pub const MAX_PREFETCH_SECONDS: f64 = 24.0 * 3600.0;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_work_queue))
+        .routes(routes!(
+            get_work_queue,
+            update_work_queue,
+            delete_work_queue
+        ))
+        .routes(routes!(get_work_queue_by_name))
+        .routes(routes!(filter_work_queues))
+        .routes(routes!(preview_work_queue_runs))
+        .routes(routes!(work_queue_status))
+        .routes(routes!(claim_runs))
+}
+
+fn validate_filter(f: &QueueFilter) -> Result<(), FieldError> {
+    validate_tags("filter.tags", &f.tags)
+}
+
+#[utoipa::path(post, path = "/work_queues/", tag = "work queues", request_body = WorkQueueCreate,
+    responses((status = 201, body = WorkQueue), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn create_work_queue(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<WorkQueueCreate>,
+) -> ApiResult<(StatusCode, Json<WorkQueue>)> {
+    validate_name("name", &body.name)?;
+    validate_filter(&body.filter)?;
+    let q = work_queues::create(&s.db, &body, s.now()).await?;
+    Ok((StatusCode::CREATED, Json(q)))
+}
+
+#[utoipa::path(get, path = "/work_queues/{id}", tag = "work queues", params(("id" = Uuid, Path)),
+    responses((status = 200, body = WorkQueue), (status = 404, body = ErrorBody)))]
+async fn get_work_queue(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<WorkQueue>> {
+    Ok(Json(work_queues::get(&s.db, id).await?))
+}
+
+#[utoipa::path(get, path = "/work_queues/name/{name}", tag = "work queues",
+    params(("name" = String, Path)),
+    responses((status = 200, body = WorkQueue), (status = 404, body = ErrorBody)))]
+async fn get_work_queue_by_name(
+    State(s): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<WorkQueue>> {
+    Ok(Json(work_queues::get_by_name(&s.db, &name).await?))
+}
+
+/// Changes the fields present: `is_paused`, `concurrency_limit` (`null` unlimited, 0 takes
+/// nothing), `description`, `filter`.
+#[utoipa::path(patch, path = "/work_queues/{id}", tag = "work queues", params(("id" = Uuid, Path)),
+    request_body = WorkQueueUpdate,
+    responses((status = 200, body = WorkQueue), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn update_work_queue(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<WorkQueueUpdate>,
+) -> ApiResult<Json<WorkQueue>> {
+    if let Some(f) = &body.filter {
+        validate_filter(f)?;
+    }
+    let q = work_queues::update(&s.db, id, &body, s.now()).await?;
+    // unpausing or raising the limit can make runs claimable
+    s.notifier.runs_changed();
+    Ok(Json(q))
+}
+
+#[utoipa::path(delete, path = "/work_queues/{id}", tag = "work queues", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_work_queue(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    work_queues::delete(&s.db, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/work_queues/filter", tag = "work queues",
+    request_body = WorkQueueFilter,
+    responses((status = 200, body = Vec<WorkQueue>), (status = 422, body = ErrorBody)))]
+async fn filter_work_queues(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<WorkQueueFilter>,
+) -> ApiResult<Json<Vec<WorkQueue>>> {
+    validate_limit(body.limit)?;
+    Ok(Json(work_queues::filter(&s.db, &body).await?))
+}
+
+/// The runs an agent would get now (or by `scheduled_before`), without claiming them.
+#[utoipa::path(post, path = "/work_queues/{id}/get_runs", tag = "work queues",
+    params(("id" = Uuid, Path)), request_body = QueueRunsPreview,
+    responses((status = 200, body = Vec<FlowRun>), (status = 404, body = ErrorBody)))]
+async fn preview_work_queue_runs(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<QueueRunsPreview>,
+) -> ApiResult<Json<Vec<FlowRun>>> {
+    let limit = body.limit.unwrap_or(MAX_LIMIT);
+    validate_limit(limit)?;
+    let before = body.scheduled_before.unwrap_or_else(|| s.now());
+    Ok(Json(work_queues::preview(&s.db, id, before, limit).await?))
+}
+
+/// Ready / paused / not ready (no agent polled in the last minute), overdue runs, last poll.
+#[utoipa::path(get, path = "/work_queues/{id}/status", tag = "work queues",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = WorkQueueStatus), (status = 404, body = ErrorBody)))]
+async fn work_queue_status(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<WorkQueueStatus>> {
+    let window = chrono::Duration::from_std(s.config.queue_ready_window)
+        .unwrap_or(chrono::Duration::seconds(60));
+    Ok(Json(work_queues::status(&s.db, id, s.now(), window).await?))
+}
+
+fn seconds(field: &str, v: f64, max: f64) -> Result<Duration, FieldError> {
+    if !v.is_finite() || !(0.0..=max).contains(&v) {
+        return Err(FieldError::new(
+            field,
+            format!("must be between 0 and {max} seconds"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Atomically claims up to `limit` runs for an agent: they move to PENDING with a fresh claim
+/// token each. With nothing to take, waits up to `wait_seconds` and answers as soon as a run
+/// becomes available. A paused queue, or one at its concurrency limit, gives nothing.
+#[utoipa::path(post, path = "/work_queues/{id}/claim", tag = "work queues",
+    params(("id" = Uuid, Path)), request_body = ClaimRequest,
+    responses((status = 200, body = Vec<ClaimedRun>), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn claim_runs(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ClaimRequest>,
+) -> ApiResult<Json<Vec<ClaimedRun>>> {
+    validate_limit(body.limit)?;
+    let prefetch = seconds(
+        "prefetch_seconds",
+        body.prefetch_seconds,
+        MAX_PREFETCH_SECONDS,
+    )?;
+    let wait = seconds("wait_seconds", body.wait_seconds, MAX_CLAIM_WAIT_SECONDS)?;
+    let prefetch = chrono::Duration::from_std(prefetch).unwrap_or_default();
+    let deadline = Instant::now() + wait;
+    // subscribe before looking, so a run created in between still wakes us
+    let mut changes = s.notifier.subscribe();
+    loop {
+        let now = s.now();
+        let due = now + prefetch;
+        let claimed = work_queues::claim(&s.db, id, body.agent_id, body.limit, due, now).await?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if !claimed.is_empty() || remaining.is_zero() {
+            return Ok(Json(claimed));
+        }
+        // sleep until the next run falls into our window, a change, or the deadline
+        let mut nap = remaining;
+        if let Some(next) = work_queues::next_due(&s.db, due).await? {
+            let until = (next - prefetch - now).to_std().unwrap_or_default();
+            nap = nap.min(until.max(Duration::from_millis(1)));
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(nap) => {}
+            () = s.shutdown.cancelled() => return Ok(Json(Vec::new())),
+        }
+    }
+}

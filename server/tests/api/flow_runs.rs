@@ -1,0 +1,347 @@
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{assert_error, TestApp};
+
+pub async fn deployment(app: &TestApp) -> Value {
+    let mut body = TestApp::deployment_body("hello-world", "daily");
+    body["parameters"] = json!({"name": "world", "loud": false});
+    body["parameter_schema"] =
+        json!({"properties": {"name": {"type": "string"}, "loud": {"type": "boolean"}}});
+    body["tags"] = json!(["earth"]);
+    app.create_deployment(body).await
+}
+
+pub async fn run_of(app: &TestApp, d: &Value, body: Value) -> Value {
+    let (s, r) = app
+        .post(
+            &format!(
+                "/api/deployments/{}/create_flow_run",
+                d["id"].as_str().unwrap()
+            ),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    r
+}
+
+pub async fn set_state(app: &TestApp, run: &Value, body: Value) -> Value {
+    let (s, r) = app
+        .post(
+            &format!("/api/flow_runs/{}/set_state", run["id"].as_str().unwrap()),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r
+}
+
+#[tokio::test]
+async fn deployment_runs_merge_parameters_and_tags() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let r = run_of(
+        &app,
+        &d,
+        json!({"parameters": {"name": "Marvin"}, "tags": ["adhoc", "earth"]}),
+    )
+    .await;
+    assert_eq!(r["parameters"], json!({"name": "Marvin", "loud": false}));
+    assert_eq!(r["tags"], json!(["earth", "adhoc"]));
+    assert_eq!(r["deployment_id"], d["id"]);
+    assert_eq!(r["flow_id"], d["flow_id"]);
+    assert_eq!(r["state"]["type"], "SCHEDULED");
+    assert_eq!(r["state"]["name"], "Scheduled");
+    assert_eq!(r["flow_runner"], d["flow_runner"]);
+    assert_eq!(r["auto_scheduled"], false);
+    assert_eq!(r["run_count"], 0);
+    let name = r["name"].as_str().unwrap();
+    assert!(
+        name.split('-').count() == 2 && name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+        "{name}"
+    );
+    let (s, e) = app
+        .post(
+            &format!(
+                "/api/deployments/{}/create_flow_run",
+                d["id"].as_str().unwrap()
+            ),
+            json!({"parameters": {"nmae": "typo"}}),
+        )
+        .await;
+    let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "parameters.nmae");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loud, name"),
+        "{e}"
+    );
+    let (s, e) = app
+        .post(
+            "/api/deployments/0190a0a0-0000-7000-8000-000000000000/create_flow_run",
+            json!({}),
+        )
+        .await;
+    assert_error(s, &e, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn start_at_a_time() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let at = "2030-01-02T03:04:05Z";
+    let r = run_of(&app, &d, json!({"scheduled_start_time": at})).await;
+    assert_eq!(r["state"]["scheduled_time"], at);
+    assert_eq!(r["expected_start_time"], at);
+    assert_eq!(r["next_scheduled_start_time"], at);
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_run() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let path = format!(
+        "/api/deployments/{}/create_flow_run",
+        d["id"].as_str().unwrap()
+    );
+    let (s1, r1) = app.post(&path, json!({"idempotency_key": "k1"})).await;
+    let (s2, r2) = app.post(&path, json!({"idempotency_key": "k1"})).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(r1["id"], r2["id"]);
+    let (s3, r3) = app
+        .post(
+            "/api/flow_runs/",
+            json!({"flow_id": d["flow_id"], "idempotency_key": "k1"}),
+        )
+        .await;
+    assert_eq!(s3, StatusCode::OK);
+    assert_eq!(r3["id"], r1["id"]);
+    let (s4, r4) = app
+        .post(
+            "/api/flow_runs/",
+            json!({"flow_id": d["flow_id"], "idempotency_key": "k2"}),
+        )
+        .await;
+    assert_eq!(s4, StatusCode::CREATED);
+    assert_ne!(r4["id"], r1["id"]);
+    assert_eq!(r4["deployment_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn create_get_delete_and_bad_input() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/",
+            json!({"deployment_id": d["id"], "name": "my-run"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["name"], "my-run");
+    assert_eq!(r["parameters"], json!({"name": "world", "loud": false}));
+    let path = format!("/api/flow_runs/{}", r["id"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.1, r);
+    assert_eq!(app.delete(&path).await.0, StatusCode::NO_CONTENT);
+    let (s, e) = app.get(&path).await;
+    assert_error(s, &e, StatusCode::NOT_FOUND, "not_found");
+    let cases = [
+        (json!({}), "flow_id"),
+        (
+            json!({"flow_id": "0190a0a0-0000-7000-8000-000000000000"}),
+            "flow_id",
+        ),
+        (
+            json!({"deployment_id": "0190a0a0-0000-7000-8000-000000000000"}),
+            "deployment_id",
+        ),
+        (json!({"flow_id": "nope"}), "flow_id"),
+        (json!({"deployment_id": d["id"], "name": "a/b"}), "name"),
+        (json!({"deployment_id": d["id"], "tags": [""]}), "tags[0]"),
+        (
+            json!({"deployment_id": d["id"], "idempotency_key": ""}),
+            "idempotency_key",
+        ),
+        (
+            json!({"deployment_id": d["id"], "state": {"type": "WHATEVER"}}),
+            "state.type",
+        ),
+        (
+            json!({"deployment_id": d["id"], "parameters": {"bogus": 1}}),
+            "parameters.bogus",
+        ),
+        (
+            json!({"deployment_id": d["id"], "flow_id": "0190a0a0-0000-7000-8000-000000000000"}),
+            "flow_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let (s, e) = app.post("/api/flow_runs/", body.clone()).await;
+        assert_eq!(
+            assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            field,
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn filter_sort_and_count() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let mut body2 = TestApp::deployment_body("other", "weekly");
+    body2["tags"] = json!(["mars"]);
+    let d2 = app.create_deployment(body2).await;
+    let a = run_of(
+        &app,
+        &d,
+        json!({"scheduled_start_time": "2030-01-01T00:00:00Z"}),
+    )
+    .await;
+    let b = run_of(
+        &app,
+        &d,
+        json!({"scheduled_start_time": "2030-01-03T00:00:00Z", "tags": ["x"]}),
+    )
+    .await;
+    let c = run_of(
+        &app,
+        &d2,
+        json!({"scheduled_start_time": "2030-01-02T00:00:00Z"}),
+    )
+    .await;
+    set_state(&app, &c, json!({"state": {"type": "PENDING"}})).await;
+    let ids = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect()
+    };
+    let (_, all) = app.post("/api/flow_runs/filter", json!({})).await;
+    assert_eq!(
+        ids(&all),
+        [b["id"].clone(), c["id"].clone(), a["id"].clone()],
+        "default: expected start desc"
+    );
+    let (_, asc) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"sort": "EXPECTED_START_TIME_ASC"}),
+        )
+        .await;
+    assert_eq!(
+        ids(&asc),
+        [a["id"].clone(), c["id"].clone(), b["id"].clone()]
+    );
+    let (_, created) = app
+        .post("/api/flow_runs/filter", json!({"sort": "CREATED_DESC"}))
+        .await;
+    assert_eq!(
+        ids(&created),
+        [c["id"].clone(), b["id"].clone(), a["id"].clone()]
+    );
+    let (_, by_dep) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"deployment_id": {"any_": [d2["id"]]}}}),
+        )
+        .await;
+    assert_eq!(ids(&by_dep), [c["id"].clone()]);
+    let (_, by_state) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"state": {"type": {"any_": ["PENDING"]}}}}),
+        )
+        .await;
+    assert_eq!(ids(&by_state), [c["id"].clone()]);
+    let (_, by_state_name) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"state": {"name": {"any_": ["Scheduled"]}}}}),
+        )
+        .await;
+    assert_eq!(by_state_name.as_array().unwrap().len(), 2);
+    let (_, by_tags) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"tags": {"all_": ["earth", "x"]}}}),
+        )
+        .await;
+    assert_eq!(ids(&by_tags), [b["id"].clone()]);
+    let (_, by_time) = app
+        .post("/api/flow_runs/filter", json!({"flow_runs": {"expected_start_time": {"after_": "2030-01-02T00:00:00Z", "before_": "2030-01-02T12:00:00Z"}}}))
+        .await;
+    assert_eq!(ids(&by_time), [c["id"].clone()]);
+    let (_, by_flow) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flows": {"name": {"any_": ["other"]}}}),
+        )
+        .await;
+    assert_eq!(ids(&by_flow), [c["id"].clone()]);
+    let (_, by_dep_name) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"deployments": {"name": {"any_": ["daily"]}}}),
+        )
+        .await;
+    assert_eq!(by_dep_name.as_array().unwrap().len(), 2);
+    let (_, by_id) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"id": {"any_": [a["id"]]}}}),
+        )
+        .await;
+    assert_eq!(ids(&by_id), [a["id"].clone()]);
+    let (_, page) = app
+        .post("/api/flow_runs/filter", json!({"limit": 1, "offset": 1}))
+        .await;
+    assert_eq!(ids(&page), [c["id"].clone()]);
+    let (_, n) = app
+        .post(
+            "/api/flow_runs/count",
+            json!({"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}),
+        )
+        .await;
+    assert_eq!(n, json!(2));
+    let (_, n) = app.post("/api/flow_runs/count", json!({})).await;
+    assert_eq!(n, json!(3));
+    for (body, field) in [
+        (json!({"limit": 500}), "limit"),
+        (json!({"sort": "RANDOM"}), "sort"),
+        (
+            json!({"flow_runs": {"state": {"type": {"any_": ["LATE"]}}}}),
+            "flow_runs.state.type.any_[0]",
+        ),
+        (
+            json!({"flow_runs": {"expected_start_time": {"after_": "yesterday"}}}),
+            "flow_runs.expected_start_time.after_",
+        ),
+    ] {
+        let (s, e) = app.post("/api/flow_runs/filter", body.clone()).await;
+        assert_eq!(
+            assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            field,
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn end_time_sort_puts_unfinished_runs_last() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let a = run_of(&app, &d, json!({})).await;
+    let b = run_of(&app, &d, json!({})).await;
+    set_state(&app, &a, json!({"state": {"type": "CANCELLED"}})).await;
+    let (_, sorted) = app
+        .post("/api/flow_runs/filter", json!({"sort": "END_TIME_DESC"}))
+        .await;
+    assert_eq!(sorted[0]["id"], a["id"]);
+    assert_eq!(sorted[1]["id"], b["id"]);
+    assert!(sorted[0]["end_time"].is_string());
+}
