@@ -1,6 +1,5 @@
 //! Deployments table.
 
-use chrono::Utc;
 use rigel_common::deployment::{
     Deployment, DeploymentCount, DeploymentCreate, DeploymentFilter, DeploymentSort,
     DeploymentUpdate, FlowRunnerSettings,
@@ -13,9 +12,11 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::{
-    blocks, flows, from_json, from_micros, push_in, push_tags_superset, to_json, to_micros, Db,
+    blocks, flows, from_json, from_micros, push_in, push_tags_superset, schedules, to_json,
+    to_micros, Db,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::services::plan::Horizon;
 
 #[derive(sqlx::FromRow)]
 struct DeploymentRow {
@@ -70,7 +71,7 @@ const SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow_name, d.name, d.des
     d.flow_runner, d.work_queue_name, d.created, d.updated \
     FROM deployment d JOIN flow f ON f.id = d.flow_id";
 
-async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Option<Deployment>> {
+pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Option<Deployment>> {
     let row: Option<DeploymentRow> = sqlx::query_as(&format!("{SELECT} WHERE d.id = ?"))
         .bind(id)
         .fetch_optional(conn)
@@ -99,10 +100,79 @@ async fn storage_block(
     Ok(Some(r.block_id))
 }
 
-/// Creates the deployment, or updates the one with the same flow and name (same id); `true` when
-/// created. On update, an absent `is_schedule_active` keeps the current value, so redeploying
-/// does not undo a pause.
-pub async fn upsert(db: &Db, spec: &DeploymentCreate) -> ApiResult<(Deployment, bool)> {
+/// A deployment after a write, and what the write did to its runs.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub deployment: Deployment,
+    /// Created rather than updated.
+    pub created: bool,
+    /// Runs materialised because the schedule was created, changed or resumed.
+    pub runs_created: u64,
+}
+
+/// The stored fields whose change touches the deployment's scheduled runs, as JSON text.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct RunFields {
+    schedule: Option<String>,
+    is_schedule_active: bool,
+    parameters: String,
+    tags: String,
+    flow_runner: String,
+}
+
+impl RunFields {
+    fn of(d: &Deployment) -> Self {
+        Self {
+            schedule: d.schedule.as_ref().map(to_json),
+            is_schedule_active: d.is_schedule_active,
+            parameters: to_json(&d.parameters),
+            tags: to_json(&d.tags),
+            flow_runner: to_json(&d.flow_runner),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Existing {
+    id: Uuid,
+    #[sqlx(flatten)]
+    before: RunFields,
+}
+
+/// Brings a deployment's runs in line with a write, in the write's transaction: a new, changed,
+/// paused or resumed schedule is rescheduled at once; new parameters, tags or flow runner reach
+/// the runs not yet due. An identical schedule leaves the runs (and their ids) alone.
+async fn sync_runs(
+    conn: &mut SqliteConnection,
+    before: Option<&RunFields>,
+    after: &Deployment,
+    horizon: &Horizon,
+) -> ApiResult<u64> {
+    let now_fields = RunFields::of(after);
+    let Some(before) = before else {
+        return schedules::reschedule(conn, after, horizon).await;
+    };
+    if before.schedule != now_fields.schedule
+        || before.is_schedule_active != now_fields.is_schedule_active
+    {
+        return schedules::reschedule(conn, after, horizon).await;
+    }
+    if (&before.parameters, &before.tags, &before.flow_runner)
+        != (
+            &now_fields.parameters,
+            &now_fields.tags,
+            &now_fields.flow_runner,
+        )
+    {
+        schedules::refresh_not_due(conn, after, horizon.now).await?;
+    }
+    Ok(0)
+}
+
+/// Creates the deployment, or updates the one with the same flow and name (same id). On update,
+/// an absent `is_schedule_active` keeps the current value, so redeploying does not undo a pause.
+/// Its scheduled runs follow in the same transaction (see `sync_runs`).
+pub async fn upsert(db: &Db, spec: &DeploymentCreate, horizon: &Horizon) -> ApiResult<Saved> {
     let mut tx = db.begin_write().await?;
     let flow_id = match (&spec.flow_id, &spec.flow_name) {
         (Some(id), _) => {
@@ -120,19 +190,21 @@ pub async fn upsert(db: &Db, spec: &DeploymentCreate) -> ApiResult<(Deployment, 
         }
     };
     let block_id = storage_block(&mut tx, &spec.flow_data).await?;
-    let existing: Option<(Uuid, bool)> = sqlx::query_as(
-        "SELECT id, is_schedule_active FROM deployment WHERE flow_id = ? AND name = ?",
+    let existing: Option<Existing> = sqlx::query_as(
+        "SELECT id, schedule, is_schedule_active, parameters, tags, flow_runner
+         FROM deployment WHERE flow_id = ? AND name = ?",
     )
     .bind(flow_id)
     .bind(&spec.name)
     .fetch_optional(&mut *tx)
     .await?;
-    let now = to_micros(Utc::now());
+    let now = to_micros(horizon.now);
     let schedule = spec.schedule.clone().map(Schedule::normalized);
     let runner = spec.flow_runner.clone().unwrap_or_default();
-    let (id, created) = match existing {
-        Some((id, active)) => {
-            let active = spec.is_schedule_active.unwrap_or(active);
+    let (id, created) = match &existing {
+        Some(Existing { id, before }) => {
+            let id = *id;
+            let active = spec.is_schedule_active.unwrap_or(before.is_schedule_active);
             sqlx::query(
                 "UPDATE deployment SET description = ?, flow_data = ?, storage_block_id = ?,
                  schedule = ?, is_schedule_active = ?, parameters = ?, parameter_schema = ?,
@@ -183,8 +255,14 @@ pub async fn upsert(db: &Db, spec: &DeploymentCreate) -> ApiResult<(Deployment, 
         }
     };
     let deployment = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let before = existing.as_ref().map(|e| &e.before);
+    let runs_created = sync_runs(&mut tx, before, &deployment, horizon).await?;
     tx.commit().await?;
-    Ok((deployment, created))
+    Ok(Saved {
+        deployment,
+        created,
+        runs_created,
+    })
 }
 
 pub async fn get(db: &Db, id: Uuid) -> ApiResult<Deployment> {
@@ -261,10 +339,16 @@ pub async fn count(db: &Db, f: &DeploymentCount) -> ApiResult<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Applies the fields present in `patch`.
-pub async fn update(db: &Db, id: Uuid, patch: &DeploymentUpdate) -> ApiResult<Deployment> {
+/// Applies the fields present in `patch`; the scheduled runs follow in the same transaction.
+pub async fn update(
+    db: &Db,
+    id: Uuid,
+    patch: &DeploymentUpdate,
+    horizon: &Horizon,
+) -> ApiResult<Saved> {
     let mut tx = db.begin_write().await?;
     let mut d = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let before = RunFields::of(&d);
     if let Some(description) = &patch.description {
         d.description.clone_from(description);
     }
@@ -283,13 +367,22 @@ pub async fn update(db: &Db, id: Uuid, patch: &DeploymentUpdate) -> ApiResult<De
     if let Some(runner) = &patch.flow_runner {
         d.flow_runner = runner.clone();
     }
-    write_mutable_fields(&mut tx, &d).await?;
+    write_mutable_fields(&mut tx, &d, horizon.now).await?;
     let d = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let runs_created = sync_runs(&mut tx, Some(&before), &d, horizon).await?;
     tx.commit().await?;
-    Ok(d)
+    Ok(Saved {
+        deployment: d,
+        created: false,
+        runs_created,
+    })
 }
 
-async fn write_mutable_fields(conn: &mut SqliteConnection, d: &Deployment) -> ApiResult<()> {
+async fn write_mutable_fields(
+    conn: &mut SqliteConnection,
+    d: &Deployment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<()> {
     sqlx::query(
         "UPDATE deployment SET description = ?, tags = ?, parameters = ?, schedule = ?,
          is_schedule_active = ?, flow_runner = ?, updated = ? WHERE id = ?",
@@ -300,14 +393,21 @@ async fn write_mutable_fields(conn: &mut SqliteConnection, d: &Deployment) -> Ap
     .bind(d.schedule.as_ref().map(to_json))
     .bind(d.is_schedule_active)
     .bind(to_json::<FlowRunnerSettings>(&d.flow_runner))
-    .bind(to_micros(Utc::now()))
+    .bind(to_micros(now))
     .bind(d.id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-pub async fn set_schedule_active(db: &Db, id: Uuid, active: bool) -> ApiResult<Deployment> {
+/// Pauses (`false`) or resumes (`true`) the schedule: pausing deletes the runs not yet due,
+/// resuming materialises them again from now.
+pub async fn set_schedule_active(
+    db: &Db,
+    id: Uuid,
+    active: bool,
+    horizon: &Horizon,
+) -> ApiResult<Saved> {
     update(
         db,
         id,
@@ -315,18 +415,24 @@ pub async fn set_schedule_active(db: &Db, id: Uuid, active: bool) -> ApiResult<D
             is_schedule_active: Some(active),
             ..Default::default()
         },
+        horizon,
     )
     .await
 }
 
+/// Deletes the deployment and, in the same transaction, its runs that never started; runs that
+/// started or finished stay (without a deployment).
 pub async fn delete(db: &Db, id: Uuid) -> ApiResult<()> {
+    let mut tx = db.begin_write().await?;
+    schedules::delete_unstarted(&mut tx, id).await?;
     let n = sqlx::query("DELETE FROM deployment WHERE id = ?")
         .bind(id)
-        .execute(&db.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     if n == 0 {
         return Err(not_found(id));
     }
+    tx.commit().await?;
     Ok(())
 }
