@@ -1,1 +1,8 @@
-//! Placeholder until the agent issue lands.
+//! The agent (claims runs from a work queue and starts each through a flow runner) and the
+//! engine (executes one run in its own process and reports its states and logs).
+
+pub mod agent;
+pub mod engine;
+pub mod logs;
+pub mod process;
+pub mod runner;

@@ -23,8 +23,14 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(home: &Path) -> Self {
+        Self::start_with(home, &["--port", "0"])
+    }
+
+    /// `rigel server start` with these arguments (give `--port`).
+    pub fn start_with(home: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(rigel_bin())
-            .args(["server", "start", "--port", "0"])
+            .args(["server", "start"])
+            .args(args)
             .env("RIGEL_HOME", home)
             .env_remove("RIGEL_DATABASE_URL")
             .env("NO_COLOR", "1")
@@ -91,5 +97,77 @@ impl Drop for ServerProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// A `rigel agent start` process; SIGTERM on drop (its flows get a 1 s grace period).
+pub struct AgentProcess {
+    pub child: Child,
+}
+
+impl AgentProcess {
+    pub fn start(api_url: &str, queue: &str, extra: &[&str]) -> Self {
+        let child = Command::new(rigel_bin())
+            .args([
+                "agent",
+                "start",
+                queue,
+                "--heartbeat-seconds",
+                "1",
+                "--grace-seconds",
+                "1",
+            ])
+            .args(extra)
+            .env("RIGEL_API_URL", api_url)
+            .env("RIGEL_ENGINE_HEARTBEAT_SECONDS", "0.3")
+            .env("NO_COLOR", "1")
+            .env("RIGEL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the agent");
+        Self { child }
+    }
+
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..400 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it returns Some, or panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,0 +1,321 @@
+//! `rigel agent start QUEUE`: registers, heartbeats, claims runs through the long-polling claim
+//! call and starts each through its flow runner, at most `limit` at a time. It never exits on a
+//! server outage: it backs off and resumes. On shutdown it stops claiming, lets running flows
+//! finish for a grace period, then cancels them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rigel_common::agent::AgentCreate;
+use rigel_common::client::{ClientError, RigelClient};
+use rigel_common::state::{StateCreate, StateType};
+use rigel_common::work_queue::{ClaimRequest, ClaimedRun, WorkQueue, WorkQueueCreate};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::engine::propose;
+use crate::process::{describe, signal_group};
+use crate::runner::{self, EngineLaunch};
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub queue: String,
+    pub name: String,
+    /// Most runs executing at once.
+    pub limit: usize,
+    /// Claim runs due within this many seconds (they wait for their time in the engine).
+    pub prefetch_seconds: f64,
+    pub heartbeat: Duration,
+    /// How long running flows may keep going after a shutdown request.
+    pub grace: Duration,
+    /// How long one claim call waits for work.
+    pub claim_wait_seconds: f64,
+    pub launch: EngineLaunch,
+}
+
+type InFlight = Arc<Mutex<HashMap<Uuid, Option<u32>>>>;
+
+/// Runs the agent until `shutdown` is cancelled.
+pub async fn run(
+    client: RigelClient,
+    config: AgentConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let queue = ensure_queue(&client, &config.queue, &shutdown).await?;
+    let Some(queue) = queue else { return Ok(()) };
+    let Some(mut agent_id) = register(&client, &config, &shutdown).await else {
+        return Ok(());
+    };
+    tracing::info!(
+        "agent '{}' ({agent_id}) is taking runs from work queue '{}' (at most {} at a time)",
+        config.name,
+        queue.name,
+        config.limit
+    );
+    let in_flight: InFlight = Arc::new(Mutex::new(HashMap::new()));
+    let (reregister_tx, mut reregister_rx) = tokio::sync::watch::channel(agent_id);
+    let heartbeat = tokio::spawn(heartbeat_loop(
+        client.clone(),
+        config.clone(),
+        agent_id,
+        in_flight.clone(),
+        shutdown.clone(),
+        reregister_tx,
+    ));
+    let mut runs: JoinSet<()> = JoinSet::new();
+    let mut backoff = Duration::from_millis(500);
+    while !shutdown.is_cancelled() {
+        if reregister_rx.has_changed().unwrap_or(false) {
+            agent_id = *reregister_rx.borrow_and_update();
+        }
+        while runs.try_join_next().is_some() {}
+        let free = config.limit.saturating_sub(runs.len());
+        if free == 0 {
+            tokio::select! {
+                _ = runs.join_next() => {}
+                () = shutdown.cancelled() => break,
+            }
+            continue;
+        }
+        let req = ClaimRequest {
+            agent_id,
+            limit: u32::try_from(free.min(200)).unwrap_or(200),
+            prefetch_seconds: config.prefetch_seconds,
+            wait_seconds: config.claim_wait_seconds,
+        };
+        let claimed = tokio::select! {
+            r = client.claim_runs(queue.id, &req) => r,
+            () = shutdown.cancelled() => break,
+        };
+        match claimed {
+            Ok(claimed) => {
+                backoff = Duration::from_millis(500);
+                for c in claimed {
+                    start_run(&client, &config, c, &in_flight, &mut runs, &shutdown);
+                }
+            }
+            Err(e) => {
+                if matches!(&e, ClientError::Api { body, .. } if body.error.details["field"] == "agent_id")
+                {
+                    // the server forgot us (e.g. its database was reset): register again
+                    if let Some(id) = register(&client, &config, &shutdown).await {
+                        agent_id = id;
+                    }
+                    continue;
+                }
+                tracing::warn!(
+                    "claiming runs failed: {e}; retrying in {:.1}s",
+                    backoff.as_secs_f64()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    drain(&config, &in_flight, &mut runs).await;
+    heartbeat.abort();
+    let _ = client.delete_agent(agent_id).await;
+    tracing::info!("agent '{}' stopped", config.name);
+    Ok(())
+}
+
+/// Finds the queue, creating it (with a warning) when it doesn't exist; waits out outages.
+async fn ensure_queue(
+    client: &RigelClient,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<WorkQueue>> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match client.read_work_queue_by_name(name).await {
+            Ok(q) => return Ok(Some(q)),
+            Err(e) if e.is_not_found() => {
+                let body = WorkQueueCreate {
+                    name: name.to_string(),
+                    ..Default::default()
+                };
+                match client.create_work_queue(&body).await {
+                    Ok(q) => {
+                        tracing::warn!("work queue '{name}' did not exist; created it (no filter: it offers every deployment's runs)");
+                        return Ok(Some(q));
+                    }
+                    Err(e) if e.code() == Some(rigel_common::error::ErrorCode::Conflict) => {
+                        continue
+                    }
+                    Err(e) if e.code().is_some() => {
+                        return Err(anyhow::anyhow!("cannot create work queue '{name}': {e}"))
+                    }
+                    Err(e) => tracing::warn!("{e}; retrying in {:.1}s", backoff.as_secs_f64()),
+                }
+            }
+            Err(e) if e.code().is_some() => {
+                return Err(anyhow::anyhow!("work queue '{name}': {e}"))
+            }
+            Err(e) => tracing::warn!("{e}; retrying in {:.1}s", backoff.as_secs_f64()),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return Ok(None),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn register(
+    client: &RigelClient,
+    config: &AgentConfig,
+    shutdown: &CancellationToken,
+) -> Option<Uuid> {
+    let body = AgentCreate {
+        name: config.name.clone(),
+        work_queue_name: config.queue.clone(),
+        hostname: hostname(),
+        pid: Some(std::process::id()),
+        version: Some(rigel_common::VERSION.to_string()),
+    };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match client.register_agent(&body).await {
+            Ok(a) => return Some(a.id),
+            Err(e) => tracing::warn!(
+                "cannot register the agent: {e}; retrying in {:.1}s",
+                backoff.as_secs_f64()
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return None,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+async fn heartbeat_loop(
+    client: RigelClient,
+    config: AgentConfig,
+    mut agent_id: Uuid,
+    in_flight: InFlight,
+    shutdown: CancellationToken,
+    reregistered: tokio::sync::watch::Sender<Uuid>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(config.heartbeat) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let runs: Vec<Uuid> = in_flight
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        match client.agent_heartbeat(agent_id, &runs).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                if let Some(id) = register(&client, &config, &shutdown).await {
+                    agent_id = id;
+                    let _ = reregistered.send(id);
+                }
+            }
+            Err(e) => tracing::warn!("heartbeat failed: {e}"),
+        }
+    }
+}
+
+fn start_run(
+    client: &RigelClient,
+    config: &AgentConfig,
+    claimed: ClaimedRun,
+    in_flight: &InFlight,
+    runs: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) {
+    let run = claimed.flow_run;
+    let token = claimed.claim_token;
+    let runner_settings = run.flow_runner.clone().unwrap_or_default();
+    tracing::info!("claimed flow run '{}' ({})", run.name, run.id);
+    let child = runner::start(&config.launch, &runner_settings, run.id, token);
+    let client = client.clone();
+    let in_flight = in_flight.clone();
+    let shutdown = shutdown.clone();
+    let grace = config.grace;
+    runs.spawn(async move {
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("flow run '{}': {e}", run.name);
+                let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
+                if let Err(e) = propose(&client, run.id, Some(token), state).await {
+                    tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
+                }
+                return;
+            }
+        };
+        let pid = child.id();
+        if let Ok(mut m) = in_flight.lock() {
+            m.insert(run.id, pid);
+        }
+        tracing::info!("flow run '{}' started as process {}", run.name, pid.unwrap_or_default());
+        let status = tokio::select! {
+            s = child.wait() => s,
+            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("flow run '{}' still running after the grace period; cancelling it", run.name);
+                if let Some(pid) = pid {
+                    signal_group(pid, nix::sys::signal::Signal::SIGTERM);
+                }
+                match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
+                    Ok(s) => s,
+                    Err(_) => {
+                        if let Some(pid) = pid {
+                            signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+                        }
+                        child.wait().await
+                    }
+                }
+            }
+        };
+        if let Ok(mut m) = in_flight.lock() {
+            m.remove(&run.id);
+        }
+        let how = status.as_ref().map_or_else(|e| e.to_string(), describe);
+        // the engine reports its own end; if it died first, the run is still open: say so
+        match client.read_flow_run(run.id).await {
+            Ok(now) if now.state.kind.is_terminal() => {
+                tracing::info!("flow run '{}' finished: {}", run.name, now.state.name);
+            }
+            Ok(now) => {
+                let (kind, msg) = if shutdown.is_cancelled() {
+                    (StateType::Cancelled, format!("the agent shut down; the engine ended with {how}"))
+                } else {
+                    (StateType::Crashed, format!("the engine process ended with {how} before reporting a final state"))
+                };
+                tracing::warn!("flow run '{}' was {} when its process ended ({how}); marking it {kind}", run.name, now.state.name);
+                let _ = propose(&client, run.id, Some(token), StateCreate::new(kind).with_message(msg)).await;
+            }
+            Err(e) => tracing::warn!("flow run '{}' ended ({how}); cannot read its state: {e}", run.name),
+        }
+    });
+}
+
+/// After a shutdown request: waits for every run (each enforces the grace period itself).
+async fn drain(config: &AgentConfig, in_flight: &InFlight, runs: &mut JoinSet<()>) {
+    let n = in_flight.lock().map(|m| m.len()).unwrap_or(0);
+    if n > 0 {
+        tracing::info!(
+            "waiting up to {:.0}s for {n} running flow(s) to finish",
+            config.grace.as_secs_f64()
+        );
+    }
+    while runs.join_next().await.is_some() {}
+}

@@ -1,0 +1,342 @@
+//! The engine: executes one flow run in this process (`rigel engine run ID`). It fetches the
+//! flow code, checks the parameters, moves the run to RUNNING (honouring WAIT), runs the flow,
+//! ships its output as logs, heartbeats, and reports how it ended.
+
+mod fetch;
+mod script;
+mod tasks;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use rigel_common::client::RigelClient;
+use rigel_common::deployment::Parameters;
+use rigel_common::flowfile::{parse_flow_bytes, FlowDef};
+use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::logs::RunLogger;
+use crate::process::{describe, run_streamed, Ended};
+
+/// How the engine behaves.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How often to tell the server the run is alive (and learn about cancellation).
+    pub heartbeat: Duration,
+    /// Also print the flow's output to this process's stdout.
+    pub echo: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(5),
+            echo: false,
+        }
+    }
+}
+
+/// How a run's execution ended, as reported to the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    Failed(String),
+    Cancelled(String),
+    /// The server told us to stop (another process holds the run, or it is finished): nothing
+    /// was reported.
+    Aborted(String),
+}
+
+impl Outcome {
+    pub fn state(&self) -> Option<StateType> {
+        match self {
+            Outcome::Completed => Some(StateType::Completed),
+            Outcome::Failed(_) => Some(StateType::Failed),
+            Outcome::Cancelled(_) => Some(StateType::Cancelled),
+            Outcome::Aborted(_) => None,
+        }
+    }
+}
+
+/// What a flow needs to run: its parameters as environment variables.
+pub(crate) fn parameter_env(params: &Parameters) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (name, value) in params {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let key: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        env.insert(format!("RIGEL_PARAM_{key}"), text);
+    }
+    env.insert(
+        "RIGEL_PARAMETERS".into(),
+        serde_json::to_string(params).unwrap_or_else(|_| "{}".into()),
+    );
+    env
+}
+
+/// Proposes a state with the claim token; retries transport errors with the same transition id.
+pub(crate) async fn propose(
+    client: &RigelClient,
+    run_id: Uuid,
+    token: Option<Uuid>,
+    state: StateCreate,
+) -> anyhow::Result<rigel_common::state::SetStateResult> {
+    let body = SetState {
+        state,
+        force: false,
+        claim_token: token,
+        transition_id: Some(Uuid::now_v7()),
+    };
+    let mut delay = Duration::from_millis(200);
+    let mut attempts = 0;
+    loop {
+        match client.set_flow_run_state(run_id, &body).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.code().is_none() && attempts < 30 => {
+                attempts += 1;
+                tracing::warn!("cannot reach the server to report the run's state ({e}); retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Executes the run and reports its final state. `cancel` stops it from outside (SIGTERM).
+pub async fn execute(
+    client: &RigelClient,
+    run_id: Uuid,
+    token: Option<Uuid>,
+    opts: &EngineOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Outcome> {
+    let run = client
+        .read_flow_run(run_id)
+        .await
+        .context("reading the flow run")?;
+    let (logger, shipper) = RunLogger::start(client.clone(), run_id, opts.echo);
+    let outcome = execute_logged(client, &run, token, opts, cancel, &logger).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed(format!("{e:#}")),
+    };
+    match &outcome {
+        Outcome::Failed(m) => {
+            logger
+                .log(
+                    rigel_common::log::level::ERROR,
+                    None,
+                    &format!("Flow run failed: {m}"),
+                )
+                .await
+        }
+        Outcome::Cancelled(m) => logger.info(&format!("Flow run cancelled: {m}")).await,
+        Outcome::Completed => logger.info("Flow run completed.").await,
+        Outcome::Aborted(_) => {}
+    }
+    drop(logger);
+    shipper.finish(Duration::from_secs(30)).await;
+    if let Some(kind) = outcome.state() {
+        let message = match &outcome {
+            Outcome::Failed(m) | Outcome::Cancelled(m) => Some(m.clone()),
+            _ => None,
+        };
+        let mut state = StateCreate::new(kind);
+        state.message = message;
+        let r = propose(client, run_id, token, state).await?;
+        if r.status != SetStateStatus::Accept {
+            tracing::warn!(
+                "the server did not accept the final state: {}",
+                r.details.reason.unwrap_or_default()
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+async fn execute_logged(
+    client: &RigelClient,
+    run: &rigel_common::flow_run::FlowRun,
+    token: Option<Uuid>,
+    opts: &EngineOptions,
+    cancel: CancellationToken,
+    logger: &RunLogger,
+) -> anyhow::Result<Outcome> {
+    let deployment_id = run
+        .deployment_id
+        .context("the run has no deployment, so there is no flow code to run")?;
+    let deployment = client
+        .read_deployment(deployment_id)
+        .await
+        .context("reading the run's deployment")?;
+    let dir = tempfile::Builder::new()
+        .prefix("rigel-run-")
+        .tempdir()
+        .context("creating a private folder for the flow's code")?;
+    let path = fetch::fetch(client, &deployment.flow_data, dir.path())
+        .await
+        .context("fetching the flow's code")?;
+    let bytes = tokio::fs::read(&path).await?;
+    let file = parse_flow_bytes(&path, bytes.clone()).map_err(|errors| {
+        let msgs: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+        anyhow::anyhow!("the flow file is invalid: {}", msgs.join("; "))
+    })?;
+    // A script's own name comes from its file name, which storage doesn't keep: a script flow
+    // is the deployment's flow whatever its stored name. Files with named flows must match.
+    let flow: FlowDef = match (&file.kind, file.flows.as_slice()) {
+        (rigel_common::flowfile::FlowFileKind::Script, [only]) => only.clone(),
+        _ => FlowDef::select(&file.flows, Some(&deployment.flow_name), &path)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?
+            .clone(),
+    };
+    if let Some(schema) = &deployment.parameter_schema {
+        rigel_common::flowfile::check_parameters(schema, &run.parameters)
+            .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
+    }
+
+    // RUNNING, honouring WAIT
+    loop {
+        let r = propose(client, run.id, token, StateCreate::new(StateType::Running)).await?;
+        match r.status {
+            SetStateStatus::Accept => break,
+            SetStateStatus::Wait => {
+                let secs = r.details.delay_seconds.unwrap_or(1.0).clamp(0.0, 3600.0);
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
+                    () = cancel.cancelled() => return Ok(Outcome::Cancelled("stopped before it started".into())),
+                }
+            }
+            SetStateStatus::Abort | SetStateStatus::Reject => {
+                return Ok(Outcome::Aborted(r.details.reason.unwrap_or_default()))
+            }
+        }
+    }
+    logger
+        .info(&format!(
+            "Running flow '{}' (run '{}')",
+            flow.name, run.name
+        ))
+        .await;
+
+    let stop_reason = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let heartbeat = tokio::spawn(heartbeat_loop(
+        client.clone(),
+        run.id,
+        token,
+        opts.heartbeat,
+        cancel.clone(),
+        stop_reason.clone(),
+    ));
+    let mut env = parameter_env(&run.parameters);
+    env.insert("RIGEL_FLOW_RUN_ID".into(), run.id.to_string());
+    env.insert("RIGEL_FLOW_RUN_NAME".into(), run.name.clone());
+    env.insert("RIGEL_DEPLOYMENT_NAME".into(), deployment.full_name());
+    let outcome = if flow.tasks.is_empty() {
+        let mut cmd = script::command_for(&path, &bytes);
+        cmd.envs(&env);
+        match run_streamed(cmd, logger, None, None, &cancel).await {
+            Ok(Ended::Exited(s)) if s.success() => Outcome::Completed,
+            Ok(Ended::Exited(s)) => {
+                Outcome::Failed(format!("the flow script ended with {}", describe(&s)))
+            }
+            Ok(Ended::TimedOut) => Outcome::Failed("the flow timed out".into()),
+            Ok(Ended::Cancelled) => Outcome::Cancelled(String::new()),
+            Err(e) => Outcome::Failed(format!("cannot start the flow script: {e}")),
+        }
+    } else {
+        tasks::run_tasks(client, run.id, &flow, &env, logger, &cancel).await
+    };
+    heartbeat.abort();
+    let outcome = match outcome {
+        Outcome::Cancelled(_) => {
+            let why = stop_reason
+                .lock()
+                .ok()
+                .and_then(|r| r.clone())
+                .unwrap_or_else(|| "the engine was asked to stop".to_string());
+            if why.starts_with("lost") {
+                Outcome::Aborted(why)
+            } else {
+                Outcome::Cancelled(why)
+            }
+        }
+        other => other,
+    };
+    Ok(outcome)
+}
+
+/// Heartbeats the run; cancels execution when the run is being cancelled or was taken away.
+async fn heartbeat_loop(
+    client: RigelClient,
+    run_id: Uuid,
+    token: Option<Uuid>,
+    every: Duration,
+    cancel: CancellationToken,
+    reason: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) {
+    loop {
+        match client.flow_run_heartbeat(run_id, token).await {
+            Ok(answer) => {
+                let why = if !answer.claim_valid {
+                    Some("lost the claim: the run is held by another process".to_string())
+                } else if answer.state.kind == StateType::Cancelling {
+                    Some(
+                        answer
+                            .state
+                            .message
+                            .unwrap_or_else(|| "cancelled by request".to_string()),
+                    )
+                } else if answer.state.kind.is_terminal() {
+                    Some(format!("lost the run: it is already {}", answer.state.name))
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    if let Ok(mut r) = reason.lock() {
+                        *r = Some(why);
+                    }
+                    cancel.cancel();
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!("heartbeat failed: {e}"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_become_environment_variables() {
+        let mut p = Parameters::new();
+        p.insert("name".into(), serde_json::json!("Marvin; rm -rf /"));
+        p.insert("count".into(), serde_json::json!(3));
+        p.insert("dash-ed".into(), serde_json::json!([1, 2]));
+        let env = parameter_env(&p);
+        assert_eq!(env["RIGEL_PARAM_NAME"], "Marvin; rm -rf /");
+        assert_eq!(env["RIGEL_PARAM_COUNT"], "3");
+        assert_eq!(env["RIGEL_PARAM_DASH_ED"], "[1,2]");
+        let all: serde_json::Value = serde_json::from_str(&env["RIGEL_PARAMETERS"]).unwrap();
+        assert_eq!(all["count"], 3);
+    }
+}

@@ -1,0 +1,74 @@
+//! Script flows: the file itself is run, with the interpreter its shebang or extension names.
+
+use std::path::Path;
+
+use tokio::process::Command;
+
+/// The command that runs a script file: its `#!` line, else by extension (`.py` → python3,
+/// anything else → sh).
+pub fn command_for(path: &Path, source: &[u8]) -> Command {
+    if let Some(rest) = source.strip_prefix(b"#!") {
+        let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim();
+        // Linux passes everything after the interpreter as one argument
+        let (interp, arg) = match line.split_once(char::is_whitespace) {
+            Some((i, a)) => (i.to_string(), Some(a.trim().to_string())),
+            None => (line.to_string(), None),
+        };
+        if !interp.is_empty() {
+            let mut cmd = Command::new(interp);
+            if let Some(a) = arg.filter(|a| !a.is_empty()) {
+                cmd.arg(a);
+            }
+            cmd.arg(path);
+            return cmd;
+        }
+    }
+    let program = match path.extension().and_then(|e| e.to_str()) {
+        Some("py") => "python3",
+        Some("bash") => "bash",
+        _ => "sh",
+    };
+    let mut cmd = Command::new(program);
+    cmd.arg(path);
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(cmd: &Command) -> Vec<String> {
+        let std = cmd.as_std();
+        std::iter::once(std.get_program())
+            .chain(std.get_args())
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn interpreters_come_from_the_shebang_or_the_extension() {
+        let p = Path::new("/x/flow.py");
+        assert_eq!(
+            argv(&command_for(p, b"#!/usr/bin/env python3\nprint(1)")),
+            ["/usr/bin/env", "python3", "/x/flow.py"]
+        );
+        assert_eq!(
+            argv(&command_for(p, b"#!/bin/bash -eu\n")),
+            ["/bin/bash", "-eu", "/x/flow.py"]
+        );
+        assert_eq!(
+            argv(&command_for(p, b"print(1)")),
+            ["python3", "/x/flow.py"]
+        );
+        assert_eq!(
+            argv(&command_for(Path::new("/x/f.sh"), b"echo")),
+            ["sh", "/x/f.sh"]
+        );
+        assert_eq!(
+            argv(&command_for(Path::new("/x/flow"), b"echo")),
+            ["sh", "/x/flow"]
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! `rigel agent …` and the hidden `rigel engine run`.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use rigel_agent::agent::{self, AgentConfig};
+use rigel_agent::engine::{self, EngineOptions, Outcome};
+use rigel_agent::runner::EngineLaunch;
+use rigel_common::agent::AgentFilter;
+use rigel_common::client::RigelClient;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::exit::{CliError, CliResult};
+use crate::output::{self, Format, Table};
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Take runs from a work queue and run them (the queue is created if it doesn't exist).
+    Start(StartArgs),
+    /// List agents with their status (online / stale / offline, from their heartbeats).
+    Ls,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// The work queue to take runs from.
+    pub queue: String,
+    /// A name for this agent (default: host-pid).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Most flow runs executing at once.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Claim runs due within this many seconds, so they start exactly on time.
+    #[arg(long, default_value_t = 10.0)]
+    pub prefetch_seconds: f64,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 10.0)]
+    pub heartbeat_seconds: f64,
+    /// On shutdown, seconds running flows may keep going before they are cancelled.
+    #[arg(long, default_value_t = 30.0)]
+    pub grace_seconds: f64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EngineCommand {
+    /// Execute one claimed flow run in this process (started by agents).
+    Run {
+        id: Uuid,
+        /// Seconds between run heartbeats.
+        #[arg(long, default_value_t = 5.0, env = "RIGEL_ENGINE_HEARTBEAT_SECONDS")]
+        heartbeat_seconds: f64,
+    },
+}
+
+fn seconds(name: &str, v: f64) -> CliResult<Duration> {
+    if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {
+        return Err(CliError::invalid(format!(
+            "--{name} must be between 0 and 86400"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn signal_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        crate::server::shutdown_signal().await;
+        t.cancel();
+    });
+    token
+}
+
+pub fn launch(client: &RigelClient) -> CliResult<EngineLaunch> {
+    let program = std::env::current_exe()
+        .map_err(|e| CliError::failed(format!("cannot find the rigel binary: {e}")))?;
+    Ok(EngineLaunch {
+        program,
+        api_url: client.base_url().to_string(),
+        api_key: std::env::var("RIGEL_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+    })
+}
+
+pub fn default_name() -> String {
+    format!(
+        "{}-{}",
+        agent::hostname().unwrap_or_else(|| "agent".into()),
+        std::process::id()
+    )
+}
+
+pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationToken) -> CliResult {
+    if args.limit == 0 {
+        return Err(CliError::invalid("--limit must be at least 1"));
+    }
+    rigel_common::validation::validate_name("queue", &args.queue)
+        .map_err(|e| CliError::invalid(e.to_string()))?;
+    let config = AgentConfig {
+        queue: args.queue,
+        name: args.name.unwrap_or_else(default_name),
+        limit: args.limit,
+        prefetch_seconds: seconds("prefetch-seconds", args.prefetch_seconds)?.as_secs_f64(),
+        heartbeat: seconds("heartbeat-seconds", args.heartbeat_seconds)?
+            .max(Duration::from_millis(100)),
+        grace: seconds("grace-seconds", args.grace_seconds)?,
+        claim_wait_seconds: 10.0,
+        launch: launch(&client)?,
+    };
+    agent::run(client, config, shutdown).await?;
+    Ok(())
+}
+
+pub async fn run(client: &RigelClient, cmd: AgentCommand, format: Format) -> CliResult {
+    match cmd {
+        AgentCommand::Start(args) => start(client.clone(), args, signal_token()).await,
+        AgentCommand::Ls => {
+            let agents = client.filter_agents(&AgentFilter::default()).await?;
+            if format != Format::Table {
+                return output::data(format, &agents);
+            }
+            let mut t = Table::new(vec![
+                "NAME",
+                "QUEUE",
+                "HOST",
+                "STATUS",
+                "LAST HEARTBEAT",
+                "RUNS",
+                "ID",
+            ]);
+            for a in &agents {
+                t.row(vec![
+                    a.name.clone(),
+                    a.work_queue_name.clone(),
+                    a.hostname.clone().unwrap_or_else(|| "-".into()),
+                    serde_json::to_value(a.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    format!("{:.0}s ago", a.heartbeat_age_seconds),
+                    a.runs_in_flight.len().to_string(),
+                    a.id.to_string(),
+                ]);
+            }
+            t.print();
+            if agents.is_empty() {
+                crate::say!("No agents; start one with `rigel agent start QUEUE`.");
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
+    let EngineCommand::Run {
+        id,
+        heartbeat_seconds,
+    } = cmd;
+    let token = match std::env::var("RIGEL_CLAIM_TOKEN") {
+        Ok(t) if !t.is_empty() => Some(
+            Uuid::parse_str(&t)
+                .map_err(|_| CliError::invalid("RIGEL_CLAIM_TOKEN is not a UUID"))?,
+        ),
+        _ => None,
+    };
+    let opts = EngineOptions {
+        heartbeat: seconds("heartbeat-seconds", heartbeat_seconds)?.max(Duration::from_millis(100)),
+        echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
+    };
+    let outcome = engine::execute(client, id, token, &opts, signal_token()).await?;
+    outcome_result(&outcome)
+}
+
+/// Exit 0 only for a completed run.
+pub fn outcome_result(outcome: &Outcome) -> CliResult {
+    match outcome {
+        Outcome::Completed => Ok(()),
+        Outcome::Failed(m) => Err(CliError::failed(format!("the flow run failed: {m}"))),
+        Outcome::Cancelled(m) => Err(CliError::failed(format!("the flow run was cancelled {m}"))),
+        Outcome::Aborted(m) => Err(CliError::failed(format!(
+            "the flow run was not executed here: {m}"
+        ))),
+    }
+}

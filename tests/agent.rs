@@ -1,0 +1,313 @@
+//! End to end: a real server, real agents and real engine processes execute runs.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use rigel_common::client::RigelClient;
+use rigel_common::deployment::DeploymentCreate;
+use rigel_common::filter::AnyFilter;
+use rigel_common::flow_run::{DeploymentRunCreate, FlowRun};
+use rigel_common::log::{LogCriteria, LogFilter};
+use rigel_common::state::StateType;
+use rigel_common::task_run::TaskRunFilter;
+use support::{eventually, AgentProcess, ServerProcess};
+use uuid::Uuid;
+
+async fn deploy(
+    client: &RigelClient,
+    name: &str,
+    flow_text: &str,
+    runner: Option<serde_json::Value>,
+) -> Uuid {
+    let mut body = serde_json::json!({
+        "name": name,
+        "flow_name": name,
+        "flow_data": {"encoding": "text", "blob": flow_text},
+    });
+    if let Some(r) = runner {
+        body["flow_runner"] = r;
+    }
+    let spec: DeploymentCreate = serde_json::from_value(body).unwrap();
+    client.create_deployment(&spec).await.unwrap().0.id
+}
+
+async fn run(client: &RigelClient, deployment: Uuid, params: serde_json::Value) -> FlowRun {
+    let body = DeploymentRunCreate {
+        parameters: serde_json::from_value(params).unwrap(),
+        ..Default::default()
+    };
+    client
+        .create_deployment_run(deployment, &body)
+        .await
+        .unwrap()
+        .0
+}
+
+async fn finished(client: &RigelClient, id: Uuid, secs: u64) -> FlowRun {
+    eventually(secs, "the run to finish", || async {
+        let r = client.read_flow_run(id).await.ok()?;
+        r.state.kind.is_terminal().then_some(r)
+    })
+    .await
+}
+
+async fn in_state(client: &RigelClient, id: Uuid, kind: StateType, secs: u64) -> FlowRun {
+    eventually(secs, "the run's state", || async {
+        let r = client.read_flow_run(id).await.ok()?;
+        (r.state.kind == kind).then_some(r)
+    })
+    .await
+}
+
+async fn logs(client: &RigelClient, id: Uuid) -> Vec<String> {
+    let filter = LogFilter {
+        logs: LogCriteria {
+            flow_run_id: Some(AnyFilter::new([id])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    client
+        .filter_logs(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect()
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_hello_world_runs_through_an_agent() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["deployment", "create", &example("three-deployments.yaml")])
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let d = client
+        .read_deployment_by_name("hello-world", "hello-trillian")
+        .await
+        .unwrap();
+    let r = run(&client, d.id, serde_json::json!({"name": "Marvin"})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = logs(&client, r.id).await;
+    assert!(lines.iter().any(|l| l == "Hello Marvin!"), "{lines:?}");
+    let states: Vec<StateType> = client
+        .flow_run_states(r.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            StateType::Scheduled,
+            StateType::Pending,
+            StateType::Running,
+            StateType::Completed
+        ]
+    );
+    assert!(done.agent_id.is_some() && done.start_time.is_some() && done.end_time.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_tasks_retry_then_fail_the_run_and_timeouts_stop_tasks() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let flaky = "flows:\n  - name: flaky\n    tasks:\n      - name: first\n        run: echo first\n      - name: boom\n        needs: [first]\n        run: echo trying; exit 3\n        retries: 2\n        retry_delay_seconds: 0.2\n      - name: never\n        needs: [boom]\n        run: echo never\n";
+    let d = deploy(&client, "flaky", flaky, None).await;
+    let slow = "flows:\n  - name: slow\n    tasks:\n      - name: sleepy\n        run: sleep 30\n        timeout_seconds: 1\n";
+    let d2 = deploy(&client, "slow", slow, None).await;
+    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    let r2 = run(&client, d2, serde_json::json!({})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Failed);
+    let msg = done.state.message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("boom") && msg.contains("exit code 3") && msg.contains("3 attempts"),
+        "{msg}"
+    );
+    let lines = logs(&client, r.id).await;
+    assert_eq!(
+        lines.iter().filter(|l| *l == "trying").count(),
+        3,
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l == "never"));
+    let tasks = client
+        .filter_task_runs(&TaskRunFilter {
+            flow_run_id: r.id,
+            limit: 200,
+            offset: 0,
+        })
+        .await
+        .unwrap();
+    let boom = tasks.iter().find(|t| t.name == "boom").unwrap();
+    assert_eq!((boom.state.kind, boom.run_count), (StateType::Failed, 3));
+    assert_eq!(
+        tasks.iter().find(|t| t.name == "first").unwrap().state.kind,
+        StateType::Completed
+    );
+    assert!(tasks.iter().all(|t| t.name != "never"));
+    let done2 = finished(&client, r2.id, 30).await;
+    assert_eq!(done2.state.kind, StateType::Failed);
+    assert!(
+        done2
+            .state
+            .message
+            .unwrap_or_default()
+            .contains("timed out"),
+        "timeout reported"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_a_long_run_and_crash_when_the_engine_dies() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(&client, "long", "#!/bin/sh\necho started\nsleep 60\n", None).await;
+    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["flow-run", "cancel", &r.id.to_string()])
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = finished(&client, r.id, 20).await;
+    assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
+
+    // the engine process is killed outright: the agent reports the run as crashed
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    let pattern = format!("engine run {}", r.id);
+    let killed = std::process::Command::new("pkill")
+        .args(["-9", "-f", &pattern])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "found the engine process");
+    let done = finished(&client, r.id, 20).await;
+    assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
+    assert!(done.state.message.unwrap_or_default().contains("signal 9"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_flow_runners_fail_at_submission() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(
+        &client,
+        "boxed",
+        "echo hi",
+        Some(serde_json::json!({"type": "docker", "config": {"image": "x"}})),
+    )
+    .await;
+    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Failed);
+    assert!(done
+        .state
+        .message
+        .unwrap_or_default()
+        .contains("flow runner 'docker' is not available on this agent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_survives_a_server_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let mut server = ServerProcess::start_with(home.path(), &["--port", &port]);
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(
+        &client,
+        "steady",
+        "#!/bin/sh\necho before\nsleep 3\necho after\n",
+        None,
+    )
+    .await;
+    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    assert!(server.terminate());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let _server = ServerProcess::start_with(home.path(), &["--port", &port]);
+    let done = finished(&client, r.id, 40).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = logs(&client, r.id).await;
+    assert!(
+        lines.contains(&"before".to_string()) && lines.contains(&"after".to_string()),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_execute_three_hundred_runs_exactly_once() {
+    const RUNS: usize = 300;
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let out_dir = tempfile::tempdir().unwrap();
+    let ledger = out_dir.path().join("ledger.txt");
+    let script = format!(
+        "#!/bin/sh\necho \"$RIGEL_FLOW_RUN_ID\" >> '{}'\n",
+        ledger.display()
+    );
+    let d = deploy(&client, "append", &script, None).await;
+    let mut ids = Vec::new();
+    for _ in 0..RUNS {
+        ids.push(run(&client, d, serde_json::json!({})).await.id);
+    }
+    let _a = AgentProcess::start(&server.api_url, "default", &["--limit", "8", "--name", "a"]);
+    let _b = AgentProcess::start(&server.api_url, "default", &["--limit", "8", "--name", "b"]);
+    for id in &ids {
+        let done = finished(&client, *id, 180).await;
+        assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    }
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let unique: HashSet<&str> = lines.iter().copied().collect();
+    assert_eq!(lines.len(), RUNS, "each run's side effect happened once");
+    assert_eq!(unique.len(), RUNS);
+    let agents: HashSet<Option<Uuid>> = {
+        let mut s = HashSet::new();
+        for id in &ids {
+            s.insert(client.read_flow_run(*id).await.unwrap().agent_id);
+        }
+        s
+    };
+    assert_eq!(agents.len(), 2, "both agents took runs");
+}
