@@ -1,11 +1,27 @@
 //! `rigel`: the one binary — server, agent, CLI and terminal UI.
 
+mod agent_cmd;
 mod config;
+mod deploy_create;
+mod deployment;
+mod exit;
+mod flow_run;
+mod output;
+mod params;
+mod resolve;
 mod server;
+mod storage;
+mod up;
+mod work_queue;
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use rigel_common::client::RigelClient;
+
+use crate::exit::CliResult;
+use crate::output::Format;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -14,15 +30,40 @@ use clap::{Parser, Subcommand};
     about = "Workflow deployments: server, agent, CLI and terminal UI"
 )]
 struct Cli {
+    /// Output format of read commands.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the server and a local agent on the `default` work queue: Rigel on one machine.
+    Up(up::UpArgs),
     /// Run the Rigel API server.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Create, list, inspect, run and schedule deployments.
+    #[command(subcommand)]
+    Deployment(deployment::DeploymentCommand),
+    /// List, inspect, cancel and read the logs of flow runs.
+    #[command(subcommand, name = "flow-run")]
+    FlowRun(flow_run::FlowRunCommand),
+    /// Manage the work queues agents take runs from.
+    #[command(subcommand, name = "work-queue")]
+    WorkQueue(work_queue::WorkQueueCommand),
+    /// Manage where flow code is stored.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
+    /// See the agents.
+    #[command(subcommand)]
+    Agent(agent_cmd::AgentCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Internals used by agents.
+    #[command(subcommand, hide = true)]
+    Engine(agent_cmd::EngineCommand),
 }
 
 fn init_tracing() {
@@ -36,7 +77,26 @@ fn init_tracing() {
         .init();
 }
 
-fn main() -> std::process::ExitCode {
+async fn dispatch(cli: Cli) -> CliResult {
+    let format = cli.output;
+    let client = RigelClient::from_env;
+    match cli.command {
+        Command::Server(cmd) => Ok(server::run(cmd).await?),
+        Command::Up(args) => up::up(args).await,
+        Command::Deployment(cmd) => deployment::run(&client(), cmd, format).await,
+        Command::FlowRun(cmd) => flow_run::run(&client(), cmd, format).await,
+        Command::WorkQueue(cmd) => work_queue::run(&client(), cmd, format).await,
+        Command::Storage(cmd) => storage::run(&client(), cmd, format).await,
+        Command::Agent(cmd) => agent_cmd::run(&client(), cmd, format).await,
+        Command::Engine(cmd) => agent_cmd::engine(&client(), cmd).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "rigel", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -46,19 +106,14 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(1);
+            return ExitCode::from(exit::FAILED);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Server(cmd) => server::run(cmd).await,
-        }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(1)
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
         }
     }
 }

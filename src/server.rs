@@ -34,7 +34,15 @@ pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn start(args: StartArgs) -> anyhow::Result<()> {
+/// A bound, opened server that hasn't started serving yet.
+pub struct Opened {
+    pub state: AppState,
+    pub listener: TcpListener,
+    pub api_url: String,
+}
+
+/// Creates the home folder, opens (and migrates) the database, binds, and prints where the API is.
+pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     let home = config::rigel_home()?;
     std::fs::create_dir_all(&home)
         .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
@@ -72,7 +80,16 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
             "warning: listening on a non-loopback address; the API has no authentication yet"
         );
     }
-    rigel_server::serve_state(state, listener, shutdown_signal())
+    Ok(Opened {
+        state,
+        listener,
+        api_url,
+    })
+}
+
+async fn start(args: StartArgs) -> anyhow::Result<()> {
+    let opened = open(&args).await?;
+    rigel_server::serve_state(opened.state, opened.listener, shutdown_signal())
         .await
         .context("the server stopped with an error")?;
     eprintln!("Rigel server stopped.");

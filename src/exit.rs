@@ -1,0 +1,65 @@
+//! Exit codes and the CLI's error: 0 ok, 1 failed (or the run did not complete), 2 usage,
+//! 3 not found, 4 server unreachable, 5 invalid input.
+
+use rigel_common::client::ClientError;
+use rigel_common::error::ErrorCode;
+
+pub const FAILED: u8 = 1;
+pub const NOT_FOUND: u8 = 3;
+pub const UNREACHABLE: u8 = 4;
+pub const INVALID: u8 = 5;
+
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(FAILED, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(INVALID, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(NOT_FOUND, message)
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        let code = match &e {
+            ClientError::Unreachable { .. }
+            | ClientError::Protocol { .. }
+            | ClientError::Http { .. } => UNREACHABLE,
+            ClientError::Api { body, .. } => match body.error.code {
+                ErrorCode::NotFound => NOT_FOUND,
+                ErrorCode::BadRequest
+                | ErrorCode::ValidationError
+                | ErrorCode::Conflict
+                | ErrorCode::PayloadTooLarge
+                | ErrorCode::UnsupportedMediaType => INVALID,
+                ErrorCode::MethodNotAllowed | ErrorCode::Internal => FAILED,
+            },
+        };
+        CliError::new(code, e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::failed(format!("{e:#}"))
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;

@@ -1,0 +1,140 @@
+//! How commands print: data on stdout as a table, JSON or YAML; messages on stderr.
+
+use std::io::{IsTerminal, Write};
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+use crate::exit::CliError;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// The API's JSON, for scripts.
+    Json,
+    /// The same data as YAML.
+    Yaml,
+}
+
+/// Whether to colour output: only on a terminal, and never with NO_COLOR set.
+pub fn colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// Writes a value as JSON or YAML.
+pub fn data<T: Serialize>(format: Format, value: &T) -> Result<(), CliError> {
+    let text = match format {
+        Format::Json | Format::Table => serde_json::to_string_pretty(value)
+            .map_err(|e| CliError::failed(format!("cannot format the output: {e}")))?,
+        Format::Yaml => serde_norway::to_string(value)
+            .map_err(|e| CliError::failed(format!("cannot format the output: {e}")))?,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", text.trim_end());
+    Ok(())
+}
+
+/// A table: a header and rows of cells. Columns are padded to their widest cell and never
+/// truncated, so piping a table keeps every name whole.
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: Vec<&'static str>) -> Self {
+        Self {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn print(&self) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(self.render().as_bytes());
+    }
+
+    pub fn render(&self) -> String {
+        let cols = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(cols) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut text = String::new();
+        let line = |cells: &mut dyn Iterator<Item = &str>, text: &mut String| {
+            let mut parts = Vec::new();
+            for (i, cell) in cells.enumerate() {
+                if i + 1 == cols {
+                    parts.push(cell.to_string());
+                } else {
+                    let pad = widths[i].saturating_sub(cell.chars().count());
+                    parts.push(format!("{cell}{}", " ".repeat(pad)));
+                }
+            }
+            text.push_str(parts.join("  ").trim_end());
+            text.push('\n');
+        };
+        line(&mut self.header.iter().copied(), &mut text);
+        for row in &self.rows {
+            line(&mut row.iter().map(String::as_str), &mut text);
+        }
+        text
+    }
+}
+
+/// A state word, coloured when allowed (the word is always there: colour is never the only cue).
+pub fn state_word(kind: rigel_common::state::StateType, name: &str) -> String {
+    use rigel_common::state::StateType::*;
+    if !colour() {
+        return name.to_string();
+    }
+    let code = match kind {
+        Completed => "32",
+        Failed | Crashed => "31",
+        Running | Pending => "36",
+        Cancelling | Cancelled => "33",
+        Scheduled => "0",
+    };
+    format!("\x1b[{code}m{name}\x1b[0m")
+}
+
+/// `2026-05-01 09:00:00 UTC`, or `-`.
+pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A message for people, on stderr.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        eprintln!($($arg)*);
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns_and_keeps_long_names() {
+        let mut t = Table::new(vec!["NAME", "STATE"]);
+        t.row(vec!["a-very-long-deployment-name".into(), "ok".into()]);
+        t.row(vec!["b".into(), "Scheduled".into()]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "NAME                         STATE");
+        assert_eq!(lines[1], "a-very-long-deployment-name  ok");
+        assert_eq!(lines[2], "b                            Scheduled");
+    }
+}
