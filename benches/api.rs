@@ -1,0 +1,465 @@
+//! API benchmark: run creation, list/filter/count on a large database, claims, server memory.
+//! It starts the real `rigel server start` binary (release build) as a separate process.
+//!
+//!     cargo bench --bench api                 # everything (populating 1M runs takes a while)
+//!     RIGEL_BENCH_QUICK=1 cargo bench --bench api   # smaller sizes, for a smoke run
+//!
+//! Figures are printed as a Markdown table; docs/BENCHMARKS.md records them.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rigel_common::client::RigelClient;
+use rigel_common::deployment::DeploymentCreate;
+use rigel_common::filter::AnyFilter;
+use rigel_common::flow_run::{FlowRunCount, FlowRunCriteria, FlowRunFilter, StateCriteria};
+use rigel_common::state::StateType;
+use rigel_common::work_queue::{ClaimRequest, WorkQueueCreate};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::ConnectOptions;
+use uuid::Uuid;
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(home: &Path) -> Server {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rigel"))
+        .args(["server", "start", "--port", "0"])
+        .env("RIGEL_HOME", home)
+        .env("RIGEL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rigel");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut url = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("read stderr");
+        if let Some(u) = line.trim().strip_prefix("API:") {
+            url = u.trim().to_string();
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn deployment(client: &RigelClient, flow: &str, name: &str) -> Uuid {
+    let spec: DeploymentCreate = serde_json::from_value(serde_json::json!({
+        "name": name, "flow_name": flow,
+        "flow_data": {"encoding": "text", "blob": "true"},
+    }))
+    .expect("spec");
+    client
+        .create_deployment(&spec)
+        .await
+        .expect("deployment")
+        .0
+        .id
+}
+
+/// POSTs `total` run creations from `conns` concurrent connections.
+async fn create_load(
+    url: &str,
+    deployment: Uuid,
+    total: usize,
+    conns: usize,
+) -> (f64, Vec<Duration>, usize) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .build()
+        .expect("http client");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let http = http.clone();
+        let next = Arc::clone(&next);
+        let endpoint = format!("{url}/deployments/{deployment}/create_flow_run");
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                let t = Instant::now();
+                match http.post(&endpoint).body("{}").send().await {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        let _ = r.bytes().await;
+                    }
+                    _ => errors += 1,
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.expect("task");
+        all.extend(lat);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    (total as f64 / secs, all, errors)
+}
+
+/// Writes `deployments` deployments and `runs` runs straight into the database file.
+async fn populate(db: &Path, deployments: usize, runs: usize) -> Vec<Uuid> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(db)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
+        .connect()
+        .await
+        .expect("open db");
+    let now = chrono::Utc::now().timestamp_micros();
+    let flow = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO flow (id, name, tags, created, updated) VALUES (?, 'bench', '[]', ?, ?)",
+    )
+    .bind(flow)
+    .bind(now)
+    .bind(now)
+    .execute(&mut conn)
+    .await
+    .expect("flow");
+    let mut ids = Vec::with_capacity(deployments);
+    sqlx::query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
+    for i in 0..deployments {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO deployment (id, flow_id, name, flow_data, flow_runner, created, updated)
+             VALUES (?, ?, ?, '{\"encoding\":\"text\",\"blob\":\"true\"}', '{\"type\":\"universal\",\"config\":{}}', ?, ?)",
+        )
+        .bind(id)
+        .bind(flow)
+        .bind(format!("d{i:05}"))
+        .bind(now)
+        .bind(now)
+        .execute(&mut conn)
+        .await
+        .expect("deployment");
+        ids.push(id);
+    }
+    sqlx::query("COMMIT")
+        .execute(&mut conn)
+        .await
+        .expect("commit");
+    let types = [
+        "COMPLETED",
+        "COMPLETED",
+        "COMPLETED",
+        "FAILED",
+        "SCHEDULED",
+        "RUNNING",
+        "CANCELLED",
+    ];
+    let chunk = 50_000;
+    for start in (0..runs).step_by(chunk) {
+        sqlx::query("BEGIN")
+            .execute(&mut conn)
+            .await
+            .expect("begin");
+        for i in start..(start + chunk).min(runs) {
+            let t = types[i % types.len()];
+            let due = now - (runs - i) as i64 * 1_000_000;
+            sqlx::query(
+                "INSERT INTO flow_run (id, name, flow_id, deployment_id, flow_runner_type, state_type, state_name,
+                 state_timestamp, expected_start_time, next_scheduled_start_time, created, updated)
+                 VALUES (?, 'bench-run', ?, ?, 'universal', ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(flow)
+            .bind(ids[i % ids.len()])
+            .bind(t)
+            .bind(t)
+            .bind(due)
+            .bind(due)
+            .bind(due)
+            .bind(due)
+            .bind(due)
+            .execute(&mut conn)
+            .await
+            .expect("run");
+        }
+        sqlx::query("COMMIT")
+            .execute(&mut conn)
+            .await
+            .expect("commit");
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await
+        .expect("checkpoint");
+    ids
+}
+
+async fn timed<F, Fut, T>(n: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        f(i).await;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    lat
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::var_os("RIGEL_BENCH_QUICK").is_some();
+    let (creates, big_runs, big_deployments, claim_runs) = if quick {
+        (5_000, 50_000, 1_000, 2_000)
+    } else {
+        (50_000, 1_000_000, 10_000, 20_000)
+    };
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    // --- run creation and memory on a fresh server
+    let home = tempfile::tempdir().expect("tempdir");
+    let server = start_server(home.path());
+    let pid = server.child.id();
+    let client = RigelClient::new(&server.url);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rows.push((
+        "server RSS idle".into(),
+        format!("{} KiB", rss_kib(pid, "VmRSS:")),
+    ));
+    let d = deployment(&client, "bench", "create").await;
+    let (rate, lat, errors) = create_load(&server.url, d, creates, 64).await;
+    rows.push((
+        format!("run creation, 64 connections, {creates} runs"),
+        format!(
+            "{rate:.0}/s, p50 {}, p99 {}, errors {errors}",
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        ),
+    ));
+    rows.push((
+        "server peak RSS under creation load".into(),
+        format!("{} KiB", rss_kib(pid, "VmHWM:")),
+    ));
+
+    // --- claims: 8 claimers
+    let queue = client
+        .create_work_queue(&WorkQueueCreate {
+            name: "bench".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("queue");
+    let cd = deployment(&client, "bench", "claims").await;
+    let (_, _, _) = create_load(&server.url, cd, claim_runs, 16).await;
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        let a = client
+            .register_agent(&rigel_common::agent::AgentCreate {
+                name: format!("bench-{i}"),
+                work_queue_name: "bench".into(),
+                hostname: None,
+                pid: None,
+                version: None,
+            })
+            .await
+            .expect("agent");
+        agents.push(a.id);
+    }
+    // the creation-load runs of the first deployment are claimable too: count everything claimed
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for a in agents {
+        let c = RigelClient::new(&server.url);
+        let q = queue.id;
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0usize;
+            loop {
+                let got = c
+                    .claim_runs(
+                        q,
+                        &ClaimRequest {
+                            agent_id: a,
+                            limit: 50,
+                            prefetch_seconds: 0.0,
+                            wait_seconds: 0.0,
+                        },
+                    )
+                    .await
+                    .expect("claim");
+                if got.is_empty() {
+                    break n;
+                }
+                n += got.len();
+            }
+        }));
+    }
+    let mut claimed = 0;
+    for t in tasks {
+        claimed += t.await.expect("claimer");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    rows.push((
+        format!("claims, 8 claimers x 50 per call, {claimed} runs"),
+        format!("{:.0} runs/s", claimed as f64 / secs),
+    ));
+    drop(server);
+
+    // --- list/filter/count on a big database
+    let home = tempfile::tempdir().expect("tempdir");
+    {
+        // create the schema by starting the server once
+        let s = start_server(home.path());
+        drop(s);
+    }
+    let t = Instant::now();
+    let deployments = populate(&home.path().join("rigel.db"), big_deployments, big_runs).await;
+    rows.push((
+        format!("populate {big_runs} runs / {big_deployments} deployments (direct SQL)"),
+        format!("{:.1} s", t.elapsed().as_secs_f64()),
+    ));
+    let server = start_server(home.path());
+    let client = RigelClient::new(&server.url);
+    let n = 200;
+    let first_page = timed(n, |_| {
+        let c = client.clone();
+        async move {
+            c.filter_flow_runs(&FlowRunFilter::default())
+                .await
+                .expect("filter")
+        }
+    })
+    .await;
+    let by_deployment = timed(n, |i| {
+        let c = client.clone();
+        let d = deployments[(i * 37) % deployments.len()];
+        async move {
+            let f = FlowRunFilter {
+                flow_runs: FlowRunCriteria {
+                    deployment_id: Some(AnyFilter::new([d])),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            c.filter_flow_runs(&f).await.expect("filter")
+        }
+    })
+    .await;
+    let by_state = timed(n, |i| {
+        let c = client.clone();
+        let t = [StateType::Failed, StateType::Running, StateType::Scheduled][i % 3];
+        async move {
+            let f = FlowRunFilter {
+                flow_runs: FlowRunCriteria {
+                    state: Some(StateCriteria {
+                        kind: Some(AnyFilter::new([t])),
+                        name: None,
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            c.filter_flow_runs(&f).await.expect("filter")
+        }
+    })
+    .await;
+    let count_deployment = timed(n, |i| {
+        let c = client.clone();
+        let d = deployments[(i * 91) % deployments.len()];
+        async move {
+            let f = FlowRunCount {
+                flow_runs: FlowRunCriteria {
+                    deployment_id: Some(AnyFilter::new([d])),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            c.count_flow_runs(&f).await.expect("count")
+        }
+    })
+    .await;
+    let count_state = timed(20, |_| {
+        let c = client.clone();
+        async move {
+            let f = FlowRunCount {
+                flow_runs: FlowRunCriteria {
+                    state: Some(StateCriteria {
+                        kind: Some(AnyFilter::new([StateType::Completed])),
+                        name: None,
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            c.count_flow_runs(&f).await.expect("count")
+        }
+    })
+    .await;
+    let mut report = |label: &str, lat: &[Duration]| {
+        rows.push((
+            label.to_string(),
+            format!(
+                "p50 {}, p99 {}",
+                ms(percentile(lat, 0.5)),
+                ms(percentile(lat, 0.99))
+            ),
+        ));
+    };
+    report(
+        "filter: first page of 200 runs (expected start desc)",
+        &first_page,
+    );
+    report("filter: runs of one deployment (200)", &by_deployment);
+    report("filter: runs by state (200)", &by_state);
+    report("count: runs of one deployment", &count_deployment);
+    report(
+        "count: runs by state (COMPLETED, ~43% of all)",
+        &count_state,
+    );
+
+    println!("\n| measurement | result |\n|---|---|");
+    for (k, v) in rows {
+        println!("| {k} | {v} |");
+    }
+}
