@@ -1,0 +1,672 @@
+//! The event bus behind `GET /api/events`: handlers publish what they changed; subscribers get
+//! it live, and a reconnecting subscriber gets what it missed from a bounded in-memory ring.
+//!
+//! * Ids are monotonic for the life of the process and start at the process's start time in
+//!   microseconds, so an id from an earlier server process is always recognised as too old.
+//! * Live delivery is a `tokio::sync::broadcast` channel: publishing never waits for anyone. A
+//!   subscriber that falls `subscriber_buffer` events behind is dropped with a `reset` event.
+//! * Log records only reach subscribers following their run: they travel on a per-run channel
+//!   that exists while someone follows the run, and have a ring of their own, so a chatty run
+//!   neither fills other subscribers' buffers nor pushes state changes out of the replay ring.
+//! * Id assignment, the rings and the sends happen under one mutex (held for microseconds, never
+//!   across an await), so every channel carries ids in increasing order and a subscription
+//!   taken under the same lock sees each event exactly once: from the ring or live.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rigel_common::agent::Agent;
+use rigel_common::deployment::Deployment;
+use rigel_common::event::{
+    AgentChange, AgentEvent, DeploymentEvent, EventFilter, EventKind, FlowRunStateEvent, LogEvent,
+    LogRecord, ReadyEvent, ResetEvent, ResetReason, WorkQueueEvent,
+};
+use rigel_common::flow_run::FlowRun;
+use rigel_common::log::LogCreate;
+use rigel_common::state::State;
+use rigel_common::work_queue::{ClaimedRun, WorkQueue};
+use serde::Serialize;
+use tokio::sync::broadcast::{self, error::TryRecvError};
+use uuid::Uuid;
+
+use crate::AppState;
+
+/// Sizes of the event stream's buffers.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Most events each replay ring keeps (one ring for logs, one for everything else).
+    pub replay_events: usize,
+    /// Most payload bytes each replay ring keeps.
+    pub replay_bytes: usize,
+    /// How far a subscriber may fall behind before it is dropped.
+    pub subscriber_buffer: usize,
+    /// Interval of the keep-alive comments on an idle stream.
+    pub keep_alive: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            replay_events: 10_000,
+            replay_bytes: 16 * 1024 * 1024,
+            subscriber_buffer: 1024,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// An event as stored and sent: its JSON payload is serialised once, at publication.
+#[derive(Debug)]
+pub struct Published {
+    pub id: u64,
+    pub kind: EventKind,
+    /// The run it is about, for the `flow_run_id` filter.
+    pub flow_run_id: Option<Uuid>,
+    /// The deployment it is about, for the `deployment_id` filter.
+    pub deployment_id: Option<Uuid>,
+    pub data: String,
+}
+
+impl Published {
+    fn matches(&self, filter: &EventFilter) -> bool {
+        if self.kind.is_control() {
+            return true;
+        }
+        if !filter.wants_kind(self.kind) {
+            return false;
+        }
+        if filter.flow_run_id.is_some() && self.flow_run_id != filter.flow_run_id {
+            return false;
+        }
+        // log records are routed by run only (their deployment is not looked up)
+        self.kind == EventKind::Log
+            || filter.deployment_id.is_none()
+            || self.deployment_id == filter.deployment_id
+    }
+}
+
+type Shared = Arc<Published>;
+
+/// The newest events, bounded by count and by payload bytes.
+#[derive(Debug)]
+struct Ring {
+    events: VecDeque<Shared>,
+    bytes: usize,
+    /// The highest id ever evicted (or the id just before the first one): a subscriber that has
+    /// seen at least this far can be replayed exactly.
+    floor: u64,
+}
+
+impl Ring {
+    fn new(floor: u64) -> Self {
+        Self {
+            events: VecDeque::new(),
+            bytes: 0,
+            floor,
+        }
+    }
+
+    fn push(&mut self, event: Shared, max_events: usize, max_bytes: usize) {
+        self.bytes += event.data.len();
+        self.events.push_back(event);
+        while self.events.len() > max_events || self.bytes > max_bytes {
+            let Some(old) = self.events.pop_front() else {
+                break;
+            };
+            self.bytes -= old.data.len();
+            self.floor = old.id;
+        }
+    }
+
+    fn after(&self, id: u64) -> impl Iterator<Item = &Shared> {
+        let start = self.events.partition_point(|e| e.id <= id);
+        self.events.range(start..)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The id of this process's first event.
+    first_id: u64,
+    next_id: u64,
+    main: Ring,
+    logs: Ring,
+    live: broadcast::Sender<Shared>,
+    /// Log channels of the runs someone follows.
+    followers: HashMap<Uuid, broadcast::Sender<Shared>>,
+}
+
+/// Publishes events and hands out subscriptions. Cheap to publish to; never blocks on readers.
+#[derive(Debug)]
+pub struct EventBus {
+    config: EventsConfig,
+    inner: Mutex<Inner>,
+}
+
+impl EventBus {
+    pub fn new(config: EventsConfig) -> Self {
+        let start = u64::try_from(chrono::Utc::now().timestamp_micros())
+            .unwrap_or(1)
+            .max(1);
+        Self::starting_at(config, start)
+    }
+
+    /// A bus whose first event gets id `first_id` (at least 1).
+    pub fn starting_at(config: EventsConfig, first_id: u64) -> Self {
+        let first_id = first_id.max(1);
+        let live = broadcast::channel(config.subscriber_buffer.max(1)).0;
+        Self {
+            inner: Mutex::new(Inner {
+                first_id,
+                next_id: first_id,
+                main: Ring::new(first_id - 1),
+                logs: Ring::new(first_id - 1),
+                live,
+                followers: HashMap::new(),
+            }),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &EventsConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // a panic while holding the lock leaves consistent data (each step is a single push or
+        // send), so a poisoned lock is still usable
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The id of the newest event published so far.
+    pub fn last_id(&self) -> u64 {
+        self.lock().next_id - 1
+    }
+
+    /// Publishes one event. A payload that can't be serialised is logged and dropped: an event
+    /// must never fail the request that caused it.
+    pub fn publish(
+        &self,
+        kind: EventKind,
+        flow_run_id: Option<Uuid>,
+        deployment_id: Option<Uuid>,
+        payload: &impl Serialize,
+    ) {
+        let data = match serde_json::to_string(payload) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(%kind, error = %e, "cannot encode an event; dropped");
+                return;
+            }
+        };
+        let (max_events, max_bytes) = (self.config.replay_events, self.config.replay_bytes);
+        let mut inner = self.lock();
+        let event = Arc::new(Published {
+            id: inner.next_id,
+            kind,
+            flow_run_id,
+            deployment_id,
+            data,
+        });
+        inner.next_id += 1;
+        if kind == EventKind::Log {
+            inner.logs.push(Arc::clone(&event), max_events, max_bytes);
+            if let Some(run) = flow_run_id {
+                // an error means the last follower left: forget its channel
+                let gone = inner
+                    .followers
+                    .get(&run)
+                    .is_some_and(|tx| tx.send(event).is_err());
+                if gone {
+                    inner.followers.remove(&run);
+                }
+            }
+        } else {
+            inner.main.push(Arc::clone(&event), max_events, max_bytes);
+            // an error only means nobody is listening right now
+            let _ = inner.live.send(event);
+        }
+    }
+
+    /// A run was created, or moved to `state`.
+    pub fn flow_run_state(&self, run: &FlowRun, state: &State, new_run: bool) {
+        self.publish(
+            EventKind::FlowRunState,
+            Some(run.id),
+            run.deployment_id,
+            &FlowRunStateEvent::new(run, state, new_run),
+        );
+    }
+
+    /// A run was created (its first state is announced as a `flow_run.state` event).
+    pub fn flow_run_created(&self, run: &FlowRun) {
+        self.flow_run_state(run, &run.state, true);
+    }
+
+    /// Runs created at once (a backfill).
+    pub fn runs_created(&self, runs: &[FlowRun]) {
+        for run in runs {
+            self.flow_run_created(run);
+        }
+    }
+
+    /// Runs an agent claimed (moved to PENDING).
+    pub fn claimed(&self, runs: &[ClaimedRun]) {
+        for c in runs {
+            self.flow_run_state(&c.flow_run, &c.flow_run.state, false);
+        }
+    }
+
+    /// `deployment.created` or `deployment.updated`.
+    pub fn deployment_saved(&self, deployment: &Deployment, created: bool) {
+        let kind = if created {
+            EventKind::DeploymentCreated
+        } else {
+            EventKind::DeploymentUpdated
+        };
+        let payload = DeploymentEvent {
+            deployment_id: deployment.id,
+            deployment: Some(deployment.clone()),
+        };
+        self.publish(kind, None, Some(deployment.id), &payload);
+    }
+
+    pub fn deployment_deleted(&self, id: Uuid) {
+        let payload = DeploymentEvent {
+            deployment_id: id,
+            deployment: None,
+        };
+        self.publish(EventKind::DeploymentDeleted, None, Some(id), &payload);
+    }
+
+    /// `work_queue.created|updated` with the queue, or `work_queue.deleted` without it.
+    pub fn work_queue(&self, kind: EventKind, id: Uuid, queue: Option<&WorkQueue>) {
+        let payload = WorkQueueEvent {
+            work_queue_id: id,
+            work_queue: queue.cloned(),
+        };
+        self.publish(kind, None, None, &payload);
+    }
+
+    /// `agent.heartbeat` for a heartbeat, `agent.status` for a registration or removal.
+    pub fn agent(&self, id: Uuid, change: AgentChange, agent: Option<&Agent>) {
+        let kind = match change {
+            AgentChange::Heartbeat => EventKind::AgentHeartbeat,
+            AgentChange::Registered | AgentChange::Deregistered => EventKind::AgentStatus,
+        };
+        let payload = AgentEvent {
+            agent_id: id,
+            change,
+            agent: agent.cloned(),
+        };
+        self.publish(kind, None, None, &payload);
+    }
+
+    /// A stored batch of log records: one `log` event per run, records in batch order.
+    pub fn logs_posted(&self, records: &[LogCreate]) {
+        let mut runs: Vec<Uuid> = Vec::new();
+        let mut by_run: HashMap<Uuid, Vec<LogRecord>> = HashMap::new();
+        for r in records {
+            let batch = by_run.entry(r.flow_run_id).or_insert_with(|| {
+                runs.push(r.flow_run_id);
+                Vec::new()
+            });
+            batch.push(LogRecord {
+                task_run_id: r.task_run_id,
+                level: r.level,
+                timestamp: r.timestamp,
+                message: r.message.clone(),
+            });
+        }
+        for run in runs {
+            let records = by_run.remove(&run).unwrap_or_default();
+            let payload = LogEvent {
+                flow_run_id: run,
+                records,
+            };
+            self.publish(EventKind::Log, Some(run), None, &payload);
+        }
+    }
+
+    /// Subscribes with `filter`. With `last_event_id`, the events after it that the rings still
+    /// hold are replayed first; when some are gone (or the id is not this process's), the
+    /// subscription starts with `reset` instead. Otherwise it starts with `ready`.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        filter: EventFilter,
+        last_event_id: Option<u64>,
+    ) -> Subscription {
+        let mut inner = self.lock();
+        let newest = inner.next_id - 1;
+        let follows = filter.follows_logs();
+        let mut queue: VecDeque<Shared> = VecDeque::new();
+        let reset = match last_event_id {
+            None => None,
+            Some(seen) if seen > newest || seen < inner.first_id.saturating_sub(1) => Some((
+                ResetReason::UnknownId,
+                format!("event {seen} is not from this server process; refetch"),
+            )),
+            Some(seen) if seen < inner.main.floor || (follows && seen < inner.logs.floor) => {
+                Some((
+                    ResetReason::TooOld,
+                    format!("events after {seen} are no longer kept; refetch"),
+                ))
+            }
+            Some(_) => None,
+        };
+        match (&reset, last_event_id) {
+            (Some((reason, message)), _) => {
+                queue.push_back(control_reset(newest, *reason, message.clone()));
+            }
+            (None, Some(seen)) => {
+                let mut missed: Vec<Shared> = inner
+                    .main
+                    .after(seen)
+                    .filter(|e| e.matches(&filter))
+                    .cloned()
+                    .collect();
+                if follows {
+                    missed.extend(
+                        inner
+                            .logs
+                            .after(seen)
+                            .filter(|e| e.matches(&filter))
+                            .cloned(),
+                    );
+                    missed.sort_by_key(|e| e.id);
+                }
+                let ready = ReadyEvent {
+                    replayed: missed.len() as u64,
+                };
+                queue.push_back(control(seen, EventKind::Ready, &ready));
+                queue.extend(missed);
+            }
+            (None, None) => {
+                queue.push_back(control(
+                    newest,
+                    EventKind::Ready,
+                    &ReadyEvent { replayed: 0 },
+                ));
+            }
+        }
+        let live = inner.live.subscribe();
+        let logs = match (follows, filter.flow_run_id) {
+            (true, Some(run)) => {
+                let capacity = self.config.subscriber_buffer.max(1);
+                let tx = inner
+                    .followers
+                    .entry(run)
+                    .or_insert_with(|| broadcast::channel(capacity).0);
+                Some((run, tx.subscribe()))
+            }
+            _ => None,
+        };
+        drop(inner);
+        Subscription {
+            bus: Arc::clone(self),
+            filter,
+            queue,
+            live,
+            logs,
+            next_live: None,
+            next_log: None,
+            ended: false,
+        }
+    }
+}
+
+fn control(id: u64, kind: EventKind, payload: &impl Serialize) -> Shared {
+    Arc::new(Published {
+        id,
+        kind,
+        flow_run_id: None,
+        deployment_id: None,
+        // these small payloads always serialise; "{}" keeps the event well-formed regardless
+        data: serde_json::to_string(payload).unwrap_or_else(|_| "{}".to_string()),
+    })
+}
+
+fn control_reset(id: u64, reason: ResetReason, message: String) -> Shared {
+    control(id, EventKind::Reset, &ResetEvent { reason, message })
+}
+
+/// One subscriber's view of the bus: replayed events first, then live ones in id order.
+#[derive(Debug)]
+pub struct Subscription {
+    bus: Arc<EventBus>,
+    filter: EventFilter,
+    queue: VecDeque<Shared>,
+    live: broadcast::Receiver<Shared>,
+    logs: Option<(Uuid, broadcast::Receiver<Shared>)>,
+    /// Received but not yet delivered, while the other channel may hold a smaller id.
+    next_live: Option<Shared>,
+    next_log: Option<Shared>,
+    ended: bool,
+}
+
+enum Polled {
+    Got(Shared),
+    Empty,
+    Lagged,
+    Closed,
+}
+
+fn poll_now(rx: &mut broadcast::Receiver<Shared>) -> Polled {
+    match rx.try_recv() {
+        Ok(e) => Polled::Got(e),
+        Err(TryRecvError::Empty) => Polled::Empty,
+        Err(TryRecvError::Lagged(_)) => Polled::Lagged,
+        Err(TryRecvError::Closed) => Polled::Closed,
+    }
+}
+
+impl Subscription {
+    /// The next event for this subscriber; `None` once it was dropped for lagging. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Shared> {
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            if self.ended {
+                return None;
+            }
+            // Take what is already there from both channels. Sends happen in id order under
+            // the bus lock, so once an event is visible every smaller id is visible too.
+            if self.next_live.is_none() {
+                match poll_now(&mut self.live) {
+                    Polled::Got(e) => self.next_live = Some(e),
+                    Polled::Empty => {}
+                    Polled::Lagged => return Some(self.lagged()),
+                    Polled::Closed => self.ended = true,
+                }
+            }
+            if self.next_log.is_none() {
+                if let Some((_, rx)) = &mut self.logs {
+                    match poll_now(rx) {
+                        Polled::Got(e) => self.next_log = Some(e),
+                        Polled::Empty => {}
+                        Polled::Lagged => return Some(self.lagged()),
+                        Polled::Closed => self.logs = None,
+                    }
+                }
+            }
+            let take_log = match (&self.next_live, &self.next_log) {
+                (Some(a), Some(b)) => b.id < a.id,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => {
+                    if self.ended {
+                        return None;
+                    }
+                    self.wait().await;
+                    continue;
+                }
+            };
+            let event = if take_log {
+                self.next_log.take()
+            } else {
+                self.next_live.take()
+            };
+            if let Some(e) = event.filter(|e| e.matches(&self.filter)) {
+                return Some(e);
+            }
+        }
+    }
+
+    /// Waits until either channel has something (it is then picked up by `try_recv`).
+    async fn wait(&mut self) {
+        let got = match &mut self.logs {
+            Some((_, logs)) => tokio::select! {
+                r = self.live.recv() => (r, true),
+                r = logs.recv() => (r, false),
+            },
+            None => (self.live.recv().await, true),
+        };
+        match got {
+            (Ok(e), true) => self.next_live = Some(e),
+            (Ok(e), false) => self.next_log = Some(e),
+            (Err(broadcast::error::RecvError::Lagged(_)), _) => {
+                let reset = self.lagged();
+                self.queue.push_back(reset);
+            }
+            (Err(broadcast::error::RecvError::Closed), true) => self.ended = true,
+            (Err(broadcast::error::RecvError::Closed), false) => self.logs = None,
+        }
+    }
+
+    /// Ends the subscription with a `reset` whose id is the newest event: a client that
+    /// refetches and reconnects from there misses nothing.
+    fn lagged(&mut self) -> Shared {
+        self.ended = true;
+        self.next_live = None;
+        self.next_log = None;
+        tracing::info!("an event subscriber fell behind and was dropped");
+        control_reset(
+            self.bus.last_id(),
+            ResetReason::Lagged,
+            "this subscriber fell too far behind and was dropped; refetch and reconnect"
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some((run, rx)) = self.logs.take() {
+            drop(rx);
+            let mut inner = self.bus.lock();
+            if inner
+                .followers
+                .get(&run)
+                .is_some_and(|tx| tx.receiver_count() == 0)
+            {
+                inner.followers.remove(&run);
+            }
+        }
+    }
+}
+
+/// Publishes the accepted state change of run `id`. Reads the run for the event's other fields;
+/// if that read fails the event is skipped (and logged), never the request.
+pub async fn flow_run_state_changed(state: &AppState, id: Uuid, new_state: &State) {
+    match crate::db::flow_runs::get(&state.db, id).await {
+        Ok(run) => state.events.flow_run_state(&run, new_state, false),
+        Err(e) => {
+            tracing::warn!(flow_run = %id, error = %e, "cannot read the run for its state event")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus(replay: usize, buffer: usize) -> Arc<EventBus> {
+        Arc::new(EventBus::starting_at(
+            EventsConfig {
+                replay_events: replay,
+                subscriber_buffer: buffer,
+                ..Default::default()
+            },
+            1,
+        ))
+    }
+
+    fn ping(bus: &EventBus, run: Option<Uuid>, kind: EventKind) {
+        bus.publish(kind, run, None, &serde_json::json!({}));
+    }
+
+    async fn next(sub: &mut Subscription) -> Option<Shared> {
+        tokio::time::timeout(Duration::from_secs(1), sub.next())
+            .await
+            .expect("an event within a second")
+    }
+
+    #[tokio::test]
+    async fn ring_evicts_by_count_and_bytes_and_remembers_the_floor() {
+        let mut ring = Ring::new(0);
+        for id in 1..=5 {
+            let e = Arc::new(Published {
+                id,
+                kind: EventKind::AgentHeartbeat,
+                flow_run_id: None,
+                deployment_id: None,
+                data: "x".repeat(10),
+            });
+            ring.push(e, 3, 1000);
+        }
+        assert_eq!(ring.floor, 2);
+        assert_eq!(ring.after(3).map(|e| e.id).collect::<Vec<_>>(), [4, 5]);
+        let big = Arc::new(Published {
+            id: 6,
+            kind: EventKind::AgentHeartbeat,
+            flow_run_id: None,
+            deployment_id: None,
+            data: "x".repeat(25),
+        });
+        ring.push(big, 3, 30);
+        assert_eq!(ring.after(0).map(|e| e.id).collect::<Vec<_>>(), [6]);
+        assert_eq!(ring.floor, 5);
+        assert_eq!(ring.bytes, 25);
+    }
+
+    #[tokio::test]
+    async fn logs_and_states_of_a_followed_run_arrive_in_id_order() {
+        let bus = bus(100, 100);
+        let run = Uuid::now_v7();
+        let mut sub = bus.subscribe(EventFilter::flow_run(run), None);
+        assert_eq!(next(&mut sub).await.unwrap().kind, EventKind::Ready);
+        ping(&bus, Some(run), EventKind::Log);
+        ping(&bus, Some(run), EventKind::FlowRunState);
+        ping(&bus, Some(Uuid::now_v7()), EventKind::FlowRunState);
+        ping(&bus, Some(Uuid::now_v7()), EventKind::Log);
+        ping(&bus, Some(run), EventKind::Log);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let e = next(&mut sub).await.unwrap();
+            got.push((e.id, e.kind));
+        }
+        assert_eq!(
+            got,
+            [
+                (1, EventKind::Log),
+                (2, EventKind::FlowRunState),
+                (5, EventKind::Log)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn logs_of_unfollowed_runs_are_not_kept_in_a_channel() {
+        let bus = bus(100, 100);
+        let run = Uuid::now_v7();
+        {
+            let _sub = bus.subscribe(EventFilter::flow_run(run), None);
+            assert_eq!(bus.lock().followers.len(), 1);
+        }
+        assert!(bus.lock().followers.is_empty());
+        ping(&bus, Some(run), EventKind::Log);
+        assert!(bus.lock().followers.is_empty());
+    }
+}
