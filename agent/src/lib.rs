@@ -5,4 +5,5 @@ pub mod agent;
 pub mod engine;
 pub mod logs;
 pub mod process;
+pub mod python;
 pub mod runner;

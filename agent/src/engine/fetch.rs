@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Context};
 use rigel_common::block::BlockType;
 use rigel_common::client::RigelClient;
 use rigel_common::flow_data::{DataEncoding, FlowData};
+use rigel_common::flowfile::FlowFileKind;
 
 /// Writes the flow code into `dir` and returns the file's path (named so its extension says what
 /// kind of flow file it is).
@@ -51,6 +52,8 @@ pub async fn fetch(
             let text = flow_data.blob.clone();
             let name = if rigel_common::flowfile::has_top_level_flows(&text) {
                 "flow.yaml"
+            } else if FlowFileKind::detect(Path::new("flow.py"), &text) == FlowFileKind::Python {
+                "flow.py"
             } else {
                 "flow"
             };

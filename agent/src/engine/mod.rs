@@ -3,6 +3,7 @@
 //! ships its output as logs, heartbeats, and reports how it ended.
 
 mod fetch;
+mod python;
 mod script;
 mod tasks;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::Parameters;
-use rigel_common::flowfile::{parse_flow_bytes, FlowDef};
+use rigel_common::flowfile::{parse_flow_bytes, FlowDef, FlowFileKind};
 use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -191,17 +192,32 @@ async fn execute_logged(
         .await
         .context("fetching the flow's code")?;
     let bytes = tokio::fs::read(&path).await?;
-    let file = parse_flow_bytes(&path, bytes.clone()).map_err(|errors| {
-        let msgs: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-        anyhow::anyhow!("the flow file is invalid: {}", msgs.join("; "))
-    })?;
-    // A script's own name comes from its file name, which storage doesn't keep: a script flow
-    // is the deployment's flow whatever its stored name. Files with named flows must match.
-    let flow: FlowDef = match (&file.kind, file.flows.as_slice()) {
-        (rigel_common::flowfile::FlowFileKind::Script, [only]) => only.clone(),
-        _ => FlowDef::select(&file.flows, Some(&deployment.flow_name), &path)
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?
-            .clone(),
+    let is_python = std::str::from_utf8(&bytes)
+        .is_ok_and(|text| FlowFileKind::detect(&path, text) == FlowFileKind::Python);
+    let flow: FlowDef = if is_python {
+        // The bootstrap finds the flow by name and checks the parameters against its
+        // signature: no separate reading of the file (one Python start less per run).
+        FlowDef {
+            name: deployment.flow_name.clone(),
+            description: None,
+            parameters: None,
+            tasks: Vec::new(),
+            line: 1,
+        }
+    } else {
+        let file = parse_flow_bytes(&path, bytes.clone()).map_err(|errors| {
+            let msgs: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+            anyhow::anyhow!("the flow file is invalid: {}", msgs.join("; "))
+        })?;
+        // A script's own name comes from its file name, which storage doesn't keep: a script
+        // flow is the deployment's flow whatever its stored name. Files with named flows must
+        // match.
+        match (&file.kind, file.flows.as_slice()) {
+            (FlowFileKind::Script, [only]) => only.clone(),
+            _ => FlowDef::select(&file.flows, Some(&deployment.flow_name), &path)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                .clone(),
+        }
     };
     if let Some(schema) = &deployment.parameter_schema {
         rigel_common::flowfile::check_parameters(schema, &run.parameters)
@@ -245,7 +261,10 @@ async fn execute_logged(
     env.insert("RIGEL_FLOW_RUN_ID".into(), run.id.to_string());
     env.insert("RIGEL_FLOW_RUN_NAME".into(), run.name.clone());
     env.insert("RIGEL_DEPLOYMENT_NAME".into(), deployment.full_name());
-    let outcome = if flow.tasks.is_empty() {
+    env.insert("RIGEL_API_URL".into(), client.base_url().to_string());
+    let outcome = if is_python {
+        python::run_flow(&path, &flow.name, dir.path(), &env, logger, &cancel).await
+    } else if flow.tasks.is_empty() {
         let mut cmd = script::command_for(&path, &bytes);
         cmd.envs(&env);
         match run_streamed(cmd, logger, None, None, &cancel).await {

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use tokio::process::Command;
 
-/// The command that runs a script file: its `#!` line, else by extension (`.py` → python3,
-/// anything else → sh).
+/// The command that runs a script file: its `#!` line, else by extension (`.py` → the Python
+/// interpreter: `RIGEL_PYTHON`, else python3; anything else → sh).
 pub fn command_for(path: &Path, source: &[u8]) -> Command {
     if let Some(rest) = source.strip_prefix(b"#!") {
         let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -26,9 +26,9 @@ pub fn command_for(path: &Path, source: &[u8]) -> Command {
         }
     }
     let program = match path.extension().and_then(|e| e.to_str()) {
-        Some("py") => "python3",
-        Some("bash") => "bash",
-        _ => "sh",
+        Some("py") => crate::python::python_interpreter(),
+        Some("bash") => "bash".into(),
+        _ => "sh".into(),
     };
     let mut cmd = Command::new(program);
     cmd.arg(path);
@@ -58,9 +58,10 @@ mod tests {
             argv(&command_for(p, b"#!/bin/bash -eu\n")),
             ["/bin/bash", "-eu", "/x/flow.py"]
         );
+        let python = crate::python::python_interpreter();
         assert_eq!(
             argv(&command_for(p, b"print(1)")),
-            ["python3", "/x/flow.py"]
+            [python.to_string_lossy().as_ref(), "/x/flow.py"]
         );
         assert_eq!(
             argv(&command_for(Path::new("/x/f.sh"), b"echo")),

@@ -156,6 +156,20 @@ impl LineIndex {
         index
     }
 
+    /// An index of known lines by dotted field path (`parameters.name` → 4); `root` is the
+    /// line of the whole unit.
+    pub(crate) fn from_fields<'a>(
+        root: usize,
+        fields: impl IntoIterator<Item = (&'a String, &'a usize)>,
+    ) -> Self {
+        let mut index = LineIndex::default();
+        index.lines.insert(Vec::new(), root);
+        for (field, line) in fields {
+            index.lines.insert(parse_field(field), *line);
+        }
+        index
+    }
+
     /// The line of the node at `path`, or of its nearest indexed ancestor.
     pub(crate) fn line(&self, path: &[Seg]) -> Option<usize> {
         (0..=path.len())

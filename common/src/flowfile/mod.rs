@@ -39,12 +39,17 @@
 //!
 //!   `//` works as the comment prefix too.
 //!
-//! * **Python `@flow` files**: reserved; reading them is not supported yet.
+//! * **Python `@flow` files** (`*.py` with a line starting with `@flow`): every top-level
+//!   function decorated with `@flow` / `@flow(name=…, description=…)` is a flow. The source is
+//!   read with Python's `ast` module in a `python3` subprocess (`RIGEL_PYTHON` names another
+//!   interpreter), never run: names, descriptions, parameters (literal defaults, simple
+//!   annotations) come from the decorators and signatures.
 //!
 //! Every problem is a [`SpecError`] naming the file and, whenever it can, the line.
 
 mod located;
 mod params;
+mod python;
 mod script;
 mod yaml;
 
@@ -62,6 +67,7 @@ pub use params::{
     check_parameter_values, check_parameters, parameter_schema, validate_param_name, ParamDef,
     ParamType,
 };
+pub use python::python_interpreter;
 
 pub(crate) use located::{json_error, key, yaml_error, LineIndex, Scope, Seg};
 
@@ -295,20 +301,10 @@ pub fn parse_flow_source(path: &Path, text: &str) -> Result<FlowFile, Vec<SpecEr
     let mut file = match FlowFileKind::detect(path, text) {
         FlowFileKind::Yaml => yaml::parse(path, text)?,
         FlowFileKind::Script => script::parse(path, text)?,
-        FlowFileKind::Python => parse_python(path, text)?,
+        FlowFileKind::Python => python::parse(path, text)?,
     };
     file.source = text.as_bytes().to_vec();
     Ok(file)
-}
-
-/// Python files that define `@flow` functions. Their flows will be found by reading the source
-/// with Python's `ast` module (never by running it); until then they are refused.
-fn parse_python(path: &Path, text: &str) -> Result<FlowFile, Vec<SpecError>> {
-    Err(vec![SpecError::new(
-        path,
-        python_flow_line(text),
-        "Python @flow files are not supported yet",
-    )])
 }
 
 /// The first line that decorates a function with `@flow` (also `@prefect.flow`, `@rigel.flow`).

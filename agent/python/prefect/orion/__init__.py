@@ -1,0 +1,5 @@
+"""prefect.orion: only schemas.schedules is provided."""
+
+from rigel._compat import module_getattr
+
+__getattr__ = module_getattr("prefect.orion")
