@@ -1,0 +1,498 @@
+//! The write queue with group commit. Hot writes (run creation, state changes, log batches,
+//! claims) are jobs sent over a bounded channel to one task, which runs everything queued (up to
+//! [`MAX_BATCH`] jobs) in one transaction: SQLite's cost per write is dominated by the commit, so
+//! one commit for many jobs multiplies throughput under load and costs nothing when idle.
+//!
+//! Each job runs inside its own `SAVEPOINT`: a job that fails rolls back only its own writes and
+//! the others still commit. Every job learns its result only after the `COMMIT`, so none reports
+//! success for writes that were then lost. The connection is taken from the single-connection
+//! write pool per batch, so code that still uses [`super::Db::begin_write`] takes turns with it.
+
+use sqlx::Connection as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Most jobs committed together. Bounds the latency a job adds to the others of its batch.
+pub const MAX_BATCH: usize = 256;
+
+/// Jobs that may wait for the writer; senders beyond that wait for room (backpressure).
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+
+tokio::task_local! {
+    /// Set while the writer runs a job, to refuse nested writes that could only deadlock.
+    static IN_WRITE_JOB: ();
+}
+
+/// Whether the current task is a write job running on the writer (which holds the one write
+/// connection, so waiting for another write from here would wait forever).
+pub(crate) fn in_write_job() -> bool {
+    IN_WRITE_JOB.try_with(|_| ()).is_ok()
+}
+
+fn nested_write() -> ApiError {
+    ApiError::Internal("a write job tried to start another write (it would deadlock)".into())
+}
+
+/// Handle to the writer task; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    stop: CancellationToken,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    stats: Arc<Stats>,
+}
+
+/// Counters of what the writer did, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Transactions committed.
+    pub batches: AtomicU64,
+    /// Jobs run in them (failed ones included).
+    pub jobs: AtomicU64,
+    /// Transactions that could not begin in a row (the batch is retried on a fresh connection).
+    pub begin_failures: AtomicU64,
+}
+
+impl Writer {
+    /// Starts the writer task on `pool` (which must have exactly one connection).
+    pub fn start(pool: SqlitePool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let stop = CancellationToken::new();
+        let stats = Arc::new(Stats::default());
+        let task = tokio::spawn(run_writer(pool, queue, stop.clone(), Arc::clone(&stats)));
+        Self {
+            jobs,
+            stop,
+            task: Arc::new(Mutex::new(Some(task))),
+            stats,
+        }
+    }
+
+    /// Committed batches and the jobs they held.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs `job` in the next batch and answers its result once the batch has committed.
+    ///
+    /// ```ignore
+    /// let n = db.writer.run(move |conn| Box::pin(async move {
+    ///     Ok(sqlx::query("DELETE FROM log WHERE id < ?").bind(cut).execute(conn).await?.rows_affected())
+    /// })).await?;
+    /// ```
+    ///
+    /// The job runs on the writer's connection inside a transaction the writer owns: it must not
+    /// begin, commit or roll back itself, and must not wait for another write (that is refused
+    /// with an internal error rather than left to deadlock). If the caller stops waiting, the
+    /// job still runs.
+    pub async fn run<T, F>(&self, job: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+    {
+        if in_write_job() {
+            return Err(nested_write());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(TypedJob { job, reply }))
+            .await
+            .map_err(|_| ApiError::Internal("the database writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            ApiError::Internal("the database writer dropped a job (it panicked)".into())
+        })?
+    }
+
+    /// Stops taking jobs, finishes the ones already queued, and waits for the task to end.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.lock().await.take() {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the database writer task failed");
+            }
+        }
+    }
+}
+
+/// Hands a job's result to its caller; given `Some(reason)` when the batch did not commit.
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// A job after it ran: whether it failed, and how to answer once the batch's fate is known.
+struct Ran {
+    failed: bool,
+    answer: Answer,
+}
+
+/// A type-erased job, so jobs with different result types share one queue.
+trait Job: Send {
+    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran>;
+    /// Answers without running (the batch could not start).
+    fn fail(self: Box<Self>, reason: &str);
+}
+
+struct TypedJob<F, T> {
+    job: F,
+    reply: oneshot::Sender<ApiResult<T>>,
+}
+
+impl<F, T> Job for TypedJob<F, T>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+{
+    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran> {
+        let TypedJob { job, reply } = *self;
+        Box::pin(async move {
+            let result = job(conn).await;
+            Ran {
+                failed: result.is_err(),
+                answer: Box::new(move |lost: Option<&str>| {
+                    let result = match (lost, result) {
+                        (Some(reason), Ok(_)) => Err(lost_batch(reason)),
+                        (_, result) => result,
+                    };
+                    // the caller may have stopped waiting; its job ran all the same
+                    let _ = reply.send(result);
+                }),
+            }
+        })
+    }
+
+    fn fail(self: Box<Self>, reason: &str) {
+        let _ = self.reply.send(Err(lost_batch(reason)));
+    }
+}
+
+fn lost_batch(reason: &str) -> ApiError {
+    ApiError::Internal(format!("the write transaction failed: {reason}"))
+}
+
+async fn run_writer(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    stop: CancellationToken,
+    stats: Arc<Stats>,
+) {
+    let mut stopping = false;
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if batch.is_empty() {
+            tokio::select! {
+                n = queue.recv_many(&mut batch, MAX_BATCH) => {
+                    if n == 0 {
+                        // stopped (or every handle dropped) and nothing is left
+                        return;
+                    }
+                }
+                () = stop.cancelled(), if !stopping => {
+                    // refuse new jobs; the queued ones still run, then recv_many answers 0
+                    stopping = true;
+                    queue.close();
+                    continue;
+                }
+            }
+        } else {
+            // jobs carried over from a batch cut short: top up without waiting
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        batch = run_batch(&pool, std::mem::take(&mut batch), &stats).await;
+    }
+}
+
+/// Runs one batch; returns the jobs it did not get to (the connection failed mid-batch).
+///
+/// The transaction is opened through sqlx (`begin_with`), not with a raw `BEGIN`: sqlx tracks the
+/// connection's transaction state, and a transaction some other user dropped without committing
+/// is only rolled back when sqlx next manages one. A raw `BEGIN` would find it still open.
+async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) -> Vec<Box<dyn Job>> {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::error!(error = %reason, "the database writer cannot get its connection");
+            jobs.into_iter().for_each(|job| job.fail(&reason));
+            return Vec::new();
+        }
+    };
+    // the connection is closed (not returned to the pool) when its state is unknown
+    let (carry, close) = 'batch: {
+        let mut close = false;
+        let begun = conn.begin_with("BEGIN IMMEDIATE").await;
+        let mut tx = match begun {
+            Ok(tx) => tx,
+            Err(e) => {
+                // None of the jobs ran. The connection's state is unknown, so it is closed and
+                // the batch retried on a fresh one; only repeated failures reach the callers.
+                let reason = e.to_string();
+                let failures = stats.begin_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures >= 3 {
+                    tracing::error!(error = %reason, "the database writer cannot begin a transaction");
+                    jobs.into_iter().for_each(|job| job.fail(&reason));
+                    break 'batch (Vec::new(), true);
+                }
+                tracing::warn!(error = %reason, "retrying a batch of writes on a fresh connection");
+                break 'batch (jobs, true);
+            }
+        };
+        stats.begin_failures.store(0, Ordering::Relaxed);
+        let mut ran: Vec<Ran> = Vec::with_capacity(jobs.len());
+        let mut jobs = jobs.into_iter();
+        let mut fatal = exec(&mut tx, "SAVEPOINT job")
+            .await
+            .err()
+            .map(|e| e.to_string());
+        let mut ran_count = 0;
+        while fatal.is_none() {
+            let Some(job) = jobs.next() else { break };
+            ran_count += 1;
+            let outcome = AssertUnwindSafe(IN_WRITE_JOB.scope((), job.run(&mut tx)))
+                .catch_unwind()
+                .await;
+            let failed = match outcome {
+                Ok(r) => {
+                    let failed = r.failed;
+                    ran.push(r);
+                    failed
+                }
+                Err(_) => {
+                    // its reply channel is gone with it: the caller gets an internal error
+                    tracing::error!("a database write job panicked; its writes are rolled back");
+                    true
+                }
+            };
+            // The savepoint of the next job is opened in the same round trip as this one ends.
+            let step = match (failed, jobs.len() == 0) {
+                (false, false) => "RELEASE job; SAVEPOINT job",
+                (false, true) => "RELEASE job",
+                (true, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+                (true, true) => "ROLLBACK TO job; RELEASE job",
+            };
+            if let Err(e) = exec(&mut tx, step).await {
+                fatal = Some(e.to_string());
+            } else if jobs.len() == 0 {
+                break;
+            }
+        }
+        let carry: Vec<Box<dyn Job>> = jobs.collect();
+        let fatal = match fatal {
+            None => tx.commit().await.err().map(|e| e.to_string()),
+            Some(reason) => {
+                if let Err(e) = tx.rollback().await {
+                    tracing::warn!(error = %e, "closing the write connection after a failed rollback");
+                    close = true;
+                }
+                Some(reason)
+            }
+        };
+        match fatal {
+            None => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.jobs.fetch_add(ran_count, Ordering::Relaxed);
+                ran.into_iter().for_each(|r| (r.answer)(None));
+            }
+            Some(reason) => {
+                tracing::error!(error = %reason, "a batch of database writes failed and was rolled back");
+                ran.into_iter()
+                    .for_each(|r| (r.answer)(Some(reason.as_str())));
+            }
+        }
+        (carry, close)
+    };
+    if close {
+        conn.close_on_drop();
+    }
+    carry
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::db::Db;
+
+    async fn scratch_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("writer.db").display());
+        let db = Db::open(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TABLE scratch (job INTEGER NOT NULL, part INTEGER NOT NULL,
+             PRIMARY KEY (job, part))",
+        )
+        .execute(&db.write)
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    async fn insert(conn: &mut SqliteConnection, job: i64, part: i64) -> ApiResult<()> {
+        sqlx::query("INSERT INTO scratch (job, part) VALUES (?, ?)")
+            .bind(job)
+            .bind(part)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn rows_of(db: &Db, job: i64) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM scratch WHERE job = ?")
+            .bind(job)
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_jobs_roll_back_only_their_own_writes() {
+        let (_dir, db) = scratch_db().await;
+        let jobs = 1000i64;
+        let mut tasks = Vec::new();
+        for job in 0..jobs {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let result = db
+                    .writer
+                    .run(move |conn| {
+                        Box::pin(async move {
+                            insert(conn, job, 0).await?;
+                            match job % 5 {
+                                // refuses after writing
+                                1 => Err(ApiError::BadRequest(format!("job {job} refused"))),
+                                // a statement fails after one succeeded (primary key)
+                                2 => insert(conn, job, 0).await.map(|()| job),
+                                // waits for something else between two writes
+                                3 => {
+                                    tokio::time::sleep(Duration::from_millis(1)).await;
+                                    insert(conn, job, 1).await.map(|()| job)
+                                }
+                                4 => panic!("job {job} panics"),
+                                _ => Ok(job),
+                            }
+                        })
+                    })
+                    .await;
+                // an answered job is committed: another connection sees its rows at once
+                let visible = rows_of(&db, job).await;
+                (job, result, visible)
+            }));
+        }
+        let mut committed = 0;
+        for task in tasks {
+            let (job, result, visible) = task.await.unwrap();
+            match job % 5 {
+                1 => {
+                    let Err(ApiError::BadRequest(m)) = result else {
+                        panic!("job {job}: {result:?}")
+                    };
+                    assert_eq!(m, format!("job {job} refused"));
+                    assert_eq!(visible, 0, "job {job}");
+                }
+                2 => {
+                    assert!(matches!(result, Err(ApiError::Conflict(_))), "job {job}");
+                    assert_eq!(visible, 0, "job {job}");
+                }
+                4 => {
+                    assert!(matches!(result, Err(ApiError::Internal(_))), "job {job}");
+                    assert_eq!(visible, 0, "job {job}");
+                }
+                3 => {
+                    assert_eq!(result.unwrap(), job);
+                    assert_eq!(visible, 2, "job {job}");
+                    committed += 2;
+                }
+                _ => {
+                    assert_eq!(result.unwrap(), job);
+                    assert_eq!(visible, 1, "job {job}");
+                    committed += 1;
+                }
+            }
+        }
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scratch")
+            .fetch_one(&db.read)
+            .await
+            .unwrap();
+        assert_eq!(total, committed);
+        // the jobs really shared transactions (else the savepoints were never put to the test)
+        let stats = db.writer.stats();
+        let batches = stats.batches.load(Ordering::Relaxed);
+        assert!(batches < 500, "{batches} batches for {jobs} jobs");
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_nested_write_is_refused_instead_of_deadlocking() {
+        let (_dir, db) = scratch_db().await;
+        let inner = db.clone();
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            db.writer.run(move |conn| {
+                Box::pin(async move {
+                    insert(conn, 1, 0).await?;
+                    let nested = inner
+                        .writer
+                        .run(|conn| Box::pin(async move { insert(conn, 2, 0).await }))
+                        .await;
+                    assert!(matches!(nested, Err(ApiError::Internal(_))));
+                    let tx = inner.begin_write().await;
+                    assert!(matches!(tx, Err(ApiError::Internal(_))));
+                    Ok(())
+                })
+            }),
+        )
+        .await
+        .expect("the writer deadlocked");
+        result.unwrap();
+        assert_eq!(rows_of(&db, 1).await, 1);
+        assert_eq!(rows_of(&db, 2).await, 0);
+        // code outside the writer still gets the connection between batches
+        let mut tx = db.begin_write().await.unwrap();
+        insert(&mut tx, 3, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(rows_of(&db, 3).await, 1);
+    }
+
+    #[tokio::test]
+    async fn stopping_finishes_the_running_job_and_refuses_new_ones() {
+        let (_dir, db) = scratch_db().await;
+        let writer = db.writer.clone();
+        let slow = tokio::spawn(async move {
+            writer
+                .run(|conn| {
+                    Box::pin(async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        insert(conn, 1, 0).await
+                    })
+                })
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        db.writer.stop().await;
+        slow.await.unwrap().unwrap();
+        assert_eq!(rows_of(&db, 1).await, 1);
+        let late = db
+            .writer
+            .run(|conn| Box::pin(async move { insert(conn, 2, 0).await }))
+            .await;
+        assert!(matches!(late, Err(ApiError::Internal(_))));
+        assert_eq!(rows_of(&db, 2).await, 0);
+    }
+}
