@@ -3,6 +3,9 @@
 //!
 //!     cargo bench --bench api                 # everything (populating 1M runs takes a while)
 //!     RIGEL_BENCH_QUICK=1 cargo bench --bench api   # smaller sizes, for a smoke run
+//!     RIGEL_BENCH_ONLY=create,claims cargo bench --bench api   # some sections only
+//!                                     # (create, claims, filters)
+//!     RIGEL_BENCH_CREATES=200000 …   # how many runs the creation load makes
 //!
 //! Figures are printed as a Markdown table; docs/BENCHMARKS.md records them.
 
@@ -65,6 +68,20 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU time (user + system) the process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // fields after the command name, which is in parentheses and may contain spaces
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // clock ticks are 1/100 s on Linux
+    Duration::from_millis(ticks * 10)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -256,6 +273,15 @@ async fn main() {
     } else {
         (50_000, 1_000_000, 10_000, 20_000)
     };
+    let creates = std::env::var("RIGEL_BENCH_CREATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(creates);
+    let only = std::env::var("RIGEL_BENCH_ONLY").ok();
+    let section = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|s| s == name))
+    };
     let mut rows: Vec<(String, String)> = Vec::new();
 
     // --- run creation and memory on a fresh server
@@ -269,21 +295,43 @@ async fn main() {
         format!("{} KiB", rss_kib(pid, "VmRSS:")),
     ));
     let d = deployment(&client, "bench", "create").await;
-    let (rate, lat, errors) = create_load(&server.url, d, creates, 64).await;
-    rows.push((
-        format!("run creation, 64 connections, {creates} runs"),
-        format!(
-            "{rate:.0}/s, p50 {}, p99 {}, errors {errors}",
-            ms(percentile(&lat, 0.5)),
-            ms(percentile(&lat, 0.99))
-        ),
-    ));
-    rows.push((
-        "server peak RSS under creation load".into(),
-        format!("{} KiB", rss_kib(pid, "VmHWM:")),
-    ));
+    if section("create") {
+        let cpu = cpu_time(pid);
+        let (rate, lat, errors) = create_load(&server.url, d, creates, 64).await;
+        let cpu = cpu_time(pid).saturating_sub(cpu);
+        rows.push((
+            format!("run creation, 64 connections, {creates} runs"),
+            format!(
+                "{rate:.0}/s, p50 {}, p99 {}, max {}, errors {errors}",
+                ms(percentile(&lat, 0.5)),
+                ms(percentile(&lat, 0.99)),
+                ms(percentile(&lat, 1.0))
+            ),
+        ));
+        rows.push((
+            "server CPU per created run".into(),
+            format!("{:.0} µs", cpu.as_secs_f64() * 1e6 / creates as f64),
+        ));
+        rows.push((
+            "server peak RSS under creation load".into(),
+            format!("{} KiB", rss_kib(pid, "VmHWM:")),
+        ));
+    }
+    if section("claims") {
+        rows.push(claims(&server.url, &client, claim_runs).await);
+    }
+    drop(server);
+    if section("filters") {
+        filters(&mut rows, big_runs, big_deployments).await;
+    }
+    println!("\n| measurement | result |\n|---|---|");
+    for (k, v) in rows {
+        println!("| {k} | {v} |");
+    }
+}
 
-    // --- claims: 8 claimers
+/// 8 agents claim (50 per call, no waiting) until nothing is left; answers the claim rate.
+async fn claims(url: &str, client: &RigelClient, claim_runs: usize) -> (String, String) {
     let queue = client
         .create_work_queue(&WorkQueueCreate {
             name: "bench".into(),
@@ -291,8 +339,8 @@ async fn main() {
         })
         .await
         .expect("queue");
-    let cd = deployment(&client, "bench", "claims").await;
-    let (_, _, _) = create_load(&server.url, cd, claim_runs, 16).await;
+    let cd = deployment(client, "bench", "claims").await;
+    let (_, _, _) = create_load(url, cd, claim_runs, 16).await;
     let mut agents = Vec::new();
     for i in 0..8 {
         let a = client
@@ -311,7 +359,7 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for a in agents {
-        let c = RigelClient::new(&server.url);
+        let c = RigelClient::new(url);
         let q = queue.id;
         tasks.push(tokio::spawn(async move {
             let mut n = 0usize;
@@ -340,13 +388,14 @@ async fn main() {
         claimed += t.await.expect("claimer");
     }
     let secs = started.elapsed().as_secs_f64();
-    rows.push((
+    (
         format!("claims, 8 claimers x 50 per call, {claimed} runs"),
         format!("{:.0} runs/s", claimed as f64 / secs),
-    ));
-    drop(server);
+    )
+}
 
-    // --- list/filter/count on a big database
+/// List/filter/count latencies on a database of `big_runs` runs and `big_deployments` deployments.
+async fn filters(rows: &mut Vec<(String, String)>, big_runs: usize, big_deployments: usize) {
     let home = tempfile::tempdir().expect("tempdir");
     {
         // create the schema by starting the server once
@@ -457,9 +506,4 @@ async fn main() {
         "count: runs by state (COMPLETED, ~43% of all)",
         &count_state,
     );
-
-    println!("\n| measurement | result |\n|---|---|");
-    for (k, v) in rows {
-        println!("| {k} | {v} |");
-    }
 }

@@ -1,11 +1,15 @@
 //! `rigel deployment create FILE…`: read specs, store each flow's code, create the deployments.
-//! A bad spec is reported with its file and line and does not stop the others.
+//! A bad spec is reported with its file and line and does not stop the others. A Python
+//! deployment file (`*.py`) is run once, with Rigel's bundled Python module, to collect its
+//! `DeploymentSpec(...)` calls; its specs are then handled exactly like YAML ones.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rigel_common::block::{Block, BlockCreate, BlockType};
 use rigel_common::client::{RigelClient, Upserted};
 use rigel_common::flow_data::FlowData;
+use rigel_common::flowfile::{FlowFile, SpecError};
 use rigel_common::spec::{self, FlowDataMode, FlowStorage, ResolvedSpec, SpecDocument};
 use sha2::{Digest, Sha256};
 
@@ -28,12 +32,18 @@ pub async fn create_all(
     let mut failed = 0usize;
     let mut invalid = false;
     let mut done = 0usize;
+    // flow files already read, by path: several specs of one flow file read it once
+    let mut flow_files: HashMap<PathBuf, FlowFile> = HashMap::new();
     for file in files {
         say!(
             "Loading deployment specifications from '{}'...",
             file.display()
         );
-        let loaded = spec::load(file);
+        let loaded = if is_python(file) {
+            load_python(file).await
+        } else {
+            spec::load(file)
+        };
         for e in &loaded.errors {
             say!("error: {e}");
             failed += 1;
@@ -56,12 +66,25 @@ pub async fn create_all(
             invalid = true;
         }
         for doc in &loaded.specs {
-            let resolved = match &loaded.flow_file {
+            let known = match &loaded.flow_file {
                 Some(ff) if doc.spec.flow_location.as_deref() == Some(ff.path.as_path()) => {
-                    spec::resolve_with(doc, ff.clone())
+                    Some(ff)
                 }
-                _ => spec::resolve(doc),
+                _ => doc
+                    .spec
+                    .flow_location
+                    .as_ref()
+                    .and_then(|l| flow_files.get(l)),
             };
+            let resolved = match known {
+                Some(ff) => spec::resolve_with(doc, ff.clone()),
+                None => spec::resolve(doc),
+            };
+            if let Ok(r) = &resolved {
+                flow_files
+                    .entry(r.flow_file.path.clone())
+                    .or_insert_with(|| r.flow_file.clone());
+            }
             let resolved = match resolved {
                 Ok(r) => r,
                 Err(errors) => {
@@ -96,6 +119,23 @@ pub async fn create_all(
         ));
     }
     Ok(())
+}
+
+fn is_python(file: &Path) -> bool {
+    file.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("py"))
+}
+
+/// Runs a Python deployment file to collect its specs (what it prints goes to stderr).
+async fn load_python(file: &Path) -> spec::Loaded {
+    match rigel_agent::python::collect_deployments(file).await {
+        Ok(output) => spec::load_collected(file, &output),
+        Err(message) => spec::Loaded {
+            errors: vec![SpecError::new(file, None, message)],
+            ..spec::Loaded::default()
+        },
+    }
 }
 
 async fn create_one(

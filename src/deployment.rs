@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use rigel_common::client::RigelClient;
@@ -96,7 +95,7 @@ pub struct RunArgs {
     /// Extra tags for this run.
     #[arg(long)]
     pub tag: Vec<String>,
-    /// Follow the run's states until it finishes; exit 0 only if it completes.
+    /// Print each state change as it happens until the run finishes; exit 0 only if it completes.
     #[arg(long)]
     pub watch: bool,
 }
@@ -277,43 +276,9 @@ async fn run_deployment(client: &RigelClient, args: RunArgs, format: Format) -> 
         other => output::data(other, &run)?,
     }
     if args.watch {
-        return watch(client, run.id).await;
+        return crate::follow::watch(client, &run).await;
     }
     Ok(())
-}
-
-/// Prints each state change of a run until it ends; Ok only when it completes.
-pub async fn watch(client: &RigelClient, id: uuid::Uuid) -> CliResult {
-    let mut last: Option<(StateType, String)> = None;
-    loop {
-        let run = client.read_flow_run(id).await?;
-        let now = (run.state.kind, run.state.name.clone());
-        if last.as_ref() != Some(&now) {
-            let msg = run
-                .state
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            say!(
-                "{} {}{msg}",
-                output::time(Some(run.state.timestamp)),
-                output::state_word(run.state.kind, &run.state.name)
-            );
-            last = Some(now);
-        }
-        if run.state.kind.is_terminal() {
-            return if run.state.kind == StateType::Completed {
-                Ok(())
-            } else {
-                Err(CliError::failed(format!(
-                    "flow run '{}' ended {}",
-                    run.name, run.state.name
-                )))
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 async fn set_active(client: &RigelClient, name: &str, active: bool) -> CliResult {

@@ -34,7 +34,12 @@ pub enum FlowRunCommand {
     /// Cancel a run: Scheduled and Pending runs at once, Running ones when their process stops.
     Cancel { id: String },
     /// Print a flow run's logs.
-    Logs { id: String },
+    Logs {
+        id: String,
+        /// Keep printing new records as they arrive, until the run finishes.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
     /// Delete a flow run and its logs.
     Delete {
         id: String,
@@ -62,7 +67,15 @@ pub async fn run(client: &RigelClient, cmd: FlowRunCommand, format: Format) -> C
         } => ls(client, deployment, state, limit, format).await,
         FlowRunCommand::Inspect { id } => inspect(client, resolve::run_id(&id)?, format).await,
         FlowRunCommand::Cancel { id } => cancel(client, resolve::run_id(&id)?).await,
-        FlowRunCommand::Logs { id } => logs(client, resolve::run_id(&id)?, format).await,
+        FlowRunCommand::Logs { id, follow } => {
+            let id = resolve::run_id(&id)?;
+            if follow {
+                client.read_flow_run(id).await?;
+                crate::follow::logs(client, id, format).await
+            } else {
+                logs(client, id, format).await
+            }
+        }
         FlowRunCommand::Delete { id, yes } => {
             let run = client.read_flow_run(resolve::run_id(&id)?).await?;
             confirm(
@@ -201,16 +214,6 @@ async fn cancel(client: &RigelClient, id: Uuid) -> CliResult {
     }
 }
 
-fn level_name(level: u8) -> &'static str {
-    match level {
-        0..=10 => "DEBUG",
-        11..=20 => "INFO",
-        21..=30 => "WARNING",
-        31..=40 => "ERROR",
-        _ => "CRITICAL",
-    }
-}
-
 async fn logs(client: &RigelClient, id: Uuid, format: Format) -> CliResult {
     client.read_flow_run(id).await?;
     let mut after: Option<i64> = None;
@@ -232,7 +235,7 @@ async fn logs(client: &RigelClient, id: Uuid, format: Format) -> CliResult {
                 println!(
                     "{} {:<8} {}",
                     l.timestamp.format("%H:%M:%S%.3f"),
-                    level_name(l.level),
+                    rigel_common::log::level::name(l.level),
                     l.message
                 );
             }

@@ -6,11 +6,13 @@ mod deploy_create;
 mod deployment;
 mod exit;
 mod flow_run;
+mod follow;
 mod output;
 mod params;
 mod resolve;
 mod server;
 mod storage;
+mod tui_cmd;
 mod up;
 mod work_queue;
 
@@ -59,6 +61,8 @@ enum Command {
     /// See the agents.
     #[command(subcommand)]
     Agent(agent_cmd::AgentCommand),
+    /// Browse and steer deployments, runs, queues and agents in a terminal UI.
+    Tui(tui_cmd::TuiArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Internals used by agents.
@@ -89,6 +93,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Storage(cmd) => storage::run(&client(), cmd, format).await,
         Command::Agent(cmd) => agent_cmd::run(&client(), cmd, format).await,
         Command::Engine(cmd) => agent_cmd::engine(&client(), cmd).await,
+        Command::Tui(args) => tui_cmd::run(client(), args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rigel", &mut std::io::stdout());
             Ok(())
@@ -98,7 +103,10 @@ async fn dispatch(cli: Cli) -> CliResult {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // log lines on stderr would tear the terminal UI's screen
+    if !matches!(cli.command, Command::Tui(_)) {
+        init_tracing();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,6 +26,12 @@ pub struct StartArgs {
     /// Largest request body accepted, in bytes (flow code uploads included).
     #[arg(long, default_value_t = rigel_server::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// A running flow whose engine sent no heartbeat for this many seconds is marked Crashed.
+    #[arg(long, default_value_t = 60.0)]
+    pub run_heartbeat_timeout: f64,
+    /// An agent silent for this many seconds is offline; its claimed, unstarted runs are requeued.
+    #[arg(long, default_value_t = 120.0)]
+    pub agent_offline_after: f64,
 }
 
 pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
@@ -64,6 +70,15 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     let api_url = format!("http://{bound}/api");
     let mut config = ServerConfig::new(&database_url);
     config.max_body_bytes = args.max_body_bytes;
+    config.reaper.run_heartbeat_timeout =
+        seconds("run-heartbeat-timeout", args.run_heartbeat_timeout)?;
+    config.agent_offline_after = seconds("agent-offline-after", args.agent_offline_after)?;
+    config.agent_stale_after = config.agent_stale_after.min(config.agent_offline_after);
+    config.reaper.interval = config
+        .reaper
+        .interval
+        .min(config.reaper.run_heartbeat_timeout / 2)
+        .max(std::time::Duration::from_millis(200));
     let state = AppState::open(config)
         .await
         .context("cannot open the database")?;
@@ -119,4 +134,11 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
+    if !v.is_finite() || !(0.5..=86_400.0).contains(&v) {
+        anyhow::bail!("--{flag} must be between 0.5 and 86400 seconds");
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
 }

@@ -311,3 +311,64 @@ async fn two_agents_execute_three_hundred_runs_exactly_once() {
     };
     assert_eq!(agents.len(), 2, "both agents took runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_crashes_a_run_whose_agent_and_engine_were_killed() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(
+        home.path(),
+        &["--port", "0", "--run-heartbeat-timeout", "2"],
+    );
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(&client, "doomed", "#!/bin/sh\nsleep 60\n", None).await;
+    let mut agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    // the machine "dies": agent and engine killed without a chance to report
+    agent.child.kill().unwrap();
+    let _ = agent.child.wait();
+    let pattern = format!("engine run {}", r.id);
+    std::process::Command::new("pkill")
+        .args(["-9", "-f", &pattern])
+        .status()
+        .unwrap();
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
+    assert!(done
+        .state
+        .message
+        .unwrap_or_default()
+        .contains("no heartbeat"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_deployment_runs_on_its_own() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let spec: DeploymentCreate = serde_json::from_value(serde_json::json!({
+        "name": "ticker", "flow_name": "ticker",
+        "flow_data": {"encoding": "text", "blob": "echo tick"},
+        "schedule": {"interval": 2},
+    }))
+    .unwrap();
+    let (d, _) = client.create_deployment(&spec).await.unwrap();
+    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let filter = rigel_common::flow_run::FlowRunFilter {
+        flow_runs: rigel_common::flow_run::FlowRunCriteria {
+            deployment_id: Some(AnyFilter::new([d.id])),
+            state: Some(rigel_common::flow_run::StateCriteria {
+                kind: Some(AnyFilter::new([StateType::Completed])),
+                name: None,
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let done = eventually(30, "a scheduled run to complete", || async {
+        let runs = client.filter_flow_runs(&filter).await.ok()?;
+        runs.into_iter().find(|r| r.auto_scheduled)
+    })
+    .await;
+    assert!(logs(&client, done.id).await.contains(&"tick".to_string()));
+}

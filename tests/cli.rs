@@ -71,6 +71,9 @@ fn every_example_is_created() {
     let mut specs = Vec::new();
     for entry in std::fs::read_dir(examples()).unwrap() {
         let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue; // examples/python has its own tests
+        }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         // flow files are used by the specs; every other file is a spec
         if name == "hello_world.sh" || name == "hello-flow.yaml" {

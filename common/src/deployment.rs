@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::filter::{AllFilter, AnyFilter, EqFilter};
@@ -90,7 +90,7 @@ pub struct DeploymentCreate {
 pub struct DeploymentUpdate {
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "crate::filter::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -102,7 +102,7 @@ pub struct DeploymentUpdate {
     pub parameters: Option<Parameters>,
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "crate::filter::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Schedule>))]
@@ -111,15 +111,6 @@ pub struct DeploymentUpdate {
     pub is_schedule_active: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_runner: Option<FlowRunnerSettings>,
-}
-
-/// Tells "field absent" (outer `None`, via `default`) from "field is null" (`Some(None)`).
-fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
 }
 
 /// How a deployment's runs are started: `{type, config}`.

@@ -1,6 +1,6 @@
 //! Filter building blocks in Orion's shape: `{"name": {"any_": [...]}}`, `{"tags": {"all_": [...]}}`.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::validation::FieldError;
 
@@ -52,4 +52,14 @@ pub struct AllFilter {
 #[serde(deny_unknown_fields)]
 pub struct EqFilter<T> {
     pub eq_: T,
+}
+
+/// For PATCH bodies: tells "field absent" (outer `None`, with `#[serde(default)]`) from "field
+/// is null" (`Some(None)`).
+pub fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
 }

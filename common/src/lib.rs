@@ -8,6 +8,7 @@ pub mod block;
 pub mod client;
 pub mod deployment;
 pub mod error;
+pub mod event;
 pub mod filter;
 pub mod flow;
 pub mod flow_data;

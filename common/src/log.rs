@@ -23,6 +23,17 @@ pub mod level {
     pub const WARNING: u8 = 30;
     pub const ERROR: u8 = 40;
     pub const CRITICAL: u8 = 50;
+
+    /// The name of the level a number falls in (`DEBUG` … `CRITICAL`).
+    pub fn name(level: u8) -> &'static str {
+        match level {
+            0..=10 => "DEBUG",
+            11..=20 => "INFO",
+            21..=30 => "WARNING",
+            31..=40 => "ERROR",
+            _ => "CRITICAL",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Work queues: what agents take runs from.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::deployment::FlowRunnerType;
@@ -62,7 +62,7 @@ pub struct WorkQueueCreate {
 pub struct WorkQueueUpdate {
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "crate::filter::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -71,21 +71,13 @@ pub struct WorkQueueUpdate {
     pub is_paused: Option<bool>,
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "crate::filter::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
     pub concurrency_limit: Option<Option<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<QueueFilter>,
-}
-
-fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -171,6 +163,17 @@ pub enum QueueHealth {
     Paused,
     /// No agent polled it in the last minute.
     NotReady,
+}
+
+impl QueueHealth {
+    /// In words: `ready`, `paused`, `not ready`.
+    pub fn words(self) -> &'static str {
+        match self {
+            QueueHealth::Ready => "ready",
+            QueueHealth::Paused => "paused",
+            QueueHealth::NotReady => "not ready",
+        }
+    }
 }
 
 /// `GET /api/work_queues/{id}/status`.

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod notify;
 pub mod orchestration;
@@ -49,6 +50,10 @@ pub struct ServerConfig {
     pub scheduler: services::SchedulerConfig,
     /// When Scheduled runs become Late.
     pub late_runs: services::LateRunsConfig,
+    /// When silent runs are crashed and orphaned claims released.
+    pub reaper: services::reaper::ReaperConfig,
+    /// Replay ring and subscriber buffer sizes of `GET /api/events`.
+    pub events: events::EventsConfig,
 }
 
 impl ServerConfig {
@@ -63,6 +68,8 @@ impl ServerConfig {
             run_services: true,
             scheduler: services::SchedulerConfig::default(),
             late_runs: services::LateRunsConfig::default(),
+            reaper: services::reaper::ReaperConfig::default(),
+            events: events::EventsConfig::default(),
         }
     }
 
@@ -78,6 +85,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Wakes long-polling claimers when runs change.
     pub notifier: Arc<Notifier>,
+    /// What changed, for `GET /api/events` subscribers.
+    pub events: Arc<events::EventBus>,
     /// Cancelled when the server shuts down; long polls and services stop on it.
     pub shutdown: CancellationToken,
 }
@@ -86,10 +95,12 @@ impl AppState {
     /// Opens the database (creating and migrating it as needed).
     pub async fn open(config: ServerConfig) -> Result<Self, db::DbOpenError> {
         let db = Db::open(&config.database_url).await?;
+        let events = Arc::new(events::EventBus::new(config.events.clone()));
         Ok(Self {
             db,
             config: Arc::new(config),
             notifier: Arc::new(Notifier::default()),
+            events,
             shutdown: CancellationToken::new(),
         })
     }

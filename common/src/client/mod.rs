@@ -1,6 +1,7 @@
 //! The typed HTTP client. The CLI, the agent, the TUI and the tests all talk to the server through it.
 
 mod agents;
+mod events;
 mod logs;
 mod queues;
 mod runs;
@@ -20,6 +21,8 @@ use crate::deployment::{
 use crate::error::{ErrorBody, ErrorCode};
 use crate::flow::{Flow, FlowCreate, FlowFilter};
 use crate::Health;
+
+pub use events::EventStream;
 
 /// The API address used when `RIGEL_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200/api";
@@ -78,6 +81,8 @@ pub enum Upserted {
 pub struct RigelClient {
     base: String,
     http: reqwest::Client,
+    /// For the event stream: no overall timeout (it lasts), but a read timeout instead.
+    stream_http: reqwest::Client,
     api_key: Option<String>,
 }
 
@@ -89,9 +94,15 @@ impl RigelClient {
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_default();
+        let stream_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(events::STREAM_READ_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Self {
             base: base.into().trim_end_matches('/').to_string(),
             http,
+            stream_http,
             api_key: None,
         }
     }

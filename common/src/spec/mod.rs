@@ -23,8 +23,11 @@
 //! Parsing reads only the spec. [`resolve`] then reads the flow file it points at, picks the
 //! flow, checks the parameters and gives what is needed to build a [`DeploymentCreate`].
 
+mod python;
 #[cfg(test)]
 mod tests;
+
+pub use python::load_collected;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
@@ -241,7 +244,8 @@ pub struct Loaded {
 }
 
 /// Reads a spec file, or a YAML flow file's `deployments:`. `.json` files are JSON, `.py` files
-/// are refused (a Python deployment file is run, not parsed), anything else is YAML.
+/// are refused (a Python deployment file is run, not parsed: `rigel deployment create` runs it
+/// and reads what it made with [`load_collected`]), anything else is YAML.
 pub fn load(path: &Path) -> Loaded {
     match std::fs::read_to_string(path) {
         Ok(text) => load_source(path, &text),
@@ -264,7 +268,8 @@ pub fn load_source(path: &Path, text: &str) -> Loaded {
         Some("py") => loaded.errors.push(SpecError::new(
             path,
             None,
-            "is a Python file: only YAML and JSON deployment specs are parsed",
+            "is a Python file: a Python deployment file must be run to collect its specs \
+             (`rigel deployment create` does that); only YAML and JSON specs are parsed",
         )),
         _ if has_top_level_flows(text) => match parse_flow_source(path, text) {
             Ok(flow_file) => {

@@ -1,5 +1,7 @@
 //! Flow runs: creation, reads, filters. State changes are in `run_states.rs`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rigel_common::deployment::{FlowRunnerSettings, Parameters};
 use rigel_common::flow_run::{
@@ -9,6 +11,7 @@ use rigel_common::state::{State, StateCreate, StateType};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::run_defaults::DeploymentCache;
 use super::{from_json, from_micros, push_in, push_tags_superset, to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -124,12 +127,22 @@ pub(crate) fn initial_state(s: &StateCreate, now: DateTime<Utc>) -> State {
     }
 }
 
+/// The run and its first history row, in one round trip to the database.
+const INSERT_RUN: &str = "INSERT INTO flow_run (id, name, flow_id, deployment_id, parameters,
+     tags, idempotency_key, auto_scheduled, flow_runner, flow_runner_type, state_type,
+     state_name, state_timestamp, state_message, state_scheduled_time, run_count,
+     expected_start_time, next_scheduled_start_time, start_time, end_time, created, updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+     INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
+     scheduled_time, transition_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)";
+
 /// Inserts a run, or returns the existing one with the same (flow, idempotency key): `false`.
+/// The new run is answered from what was written, without reading it back.
 pub(crate) async fn insert(
     conn: &mut SqliteConnection,
-    run: &NewRun,
+    run: NewRun,
     now: DateTime<Utc>,
-) -> ApiResult<(FlowRunRow, bool)> {
+) -> ApiResult<(FlowRun, bool)> {
     if let Some(key) = &run.idempotency_key {
         let existing: Option<FlowRunRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM flow_run WHERE flow_id = ? AND idempotency_key = ?"
@@ -139,56 +152,82 @@ pub(crate) async fn insert(
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(row) = existing {
-            return Ok((row, false));
+            return Ok((row.into_api()?, false));
         }
     }
     let id = Uuid::now_v7();
-    let state = initial_state(&run.state, now);
+    // times at the stored precision, so the answer equals what later reads return
+    let now_us = to_micros(now);
+    let now = from_micros(now_us);
+    let mut state = initial_state(&run.state, now);
+    let scheduled = state.scheduled_time.map(to_micros);
+    state.scheduled_time = scheduled.map(from_micros);
     let name = run.name.clone().unwrap_or_else(|| {
         let b = id.as_bytes();
         rigel_common::names::run_name(u16::from_be_bytes([b[14], b[15]]))
     });
-    let now_us = to_micros(now);
-    let scheduled = state.scheduled_time.map(to_micros);
     let (start_time, run_count, end_time) = match state.kind {
-        StateType::Running => (Some(now_us), 1, None),
+        StateType::Running => (Some(now_us), 1u32, None),
         k if k.is_terminal() => (None, 0, Some(now_us)),
         _ => (None, 0, None),
     };
-    let row: FlowRunRow = sqlx::query_as(&format!(
-        "INSERT INTO flow_run (id, name, flow_id, deployment_id, parameters, tags,
-         idempotency_key, auto_scheduled, flow_runner, flow_runner_type, state_type, state_name,
-         state_timestamp, state_message, state_scheduled_time, run_count, expected_start_time,
-         next_scheduled_start_time, start_time, end_time, created, updated)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&name)
-    .bind(run.flow_id)
-    .bind(run.deployment_id)
-    .bind(to_json(&run.parameters))
-    .bind(to_json(&run.tags))
-    .bind(&run.idempotency_key)
-    .bind(run.auto_scheduled)
-    .bind(run.flow_runner.as_ref().map(to_json))
-    .bind(run.flow_runner.as_ref().map(|r| r.kind.as_str()))
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(now_us)
-    .bind(&state.message)
-    .bind(scheduled)
-    .bind(run_count)
-    .bind(scheduled.unwrap_or(now_us))
-    .bind(scheduled)
-    .bind(start_time)
-    .bind(end_time)
-    .bind(now_us)
-    .bind(now_us)
-    .fetch_one(&mut *conn)
-    .await?;
-    super::run_states::insert_history(&mut *conn, id, &state, None).await?;
-    Ok((row, true))
+    let expected = scheduled.unwrap_or(now_us);
+    sqlx::query(INSERT_RUN)
+        .bind(id)
+        .bind(&name)
+        .bind(run.flow_id)
+        .bind(run.deployment_id)
+        .bind(to_json(&run.parameters))
+        .bind(to_json(&run.tags))
+        .bind(&run.idempotency_key)
+        .bind(run.auto_scheduled)
+        .bind(run.flow_runner.as_ref().map(to_json))
+        .bind(run.flow_runner.as_ref().map(|r| r.kind.as_str()))
+        .bind(state.kind.as_str())
+        .bind(&state.name)
+        .bind(now_us)
+        .bind(&state.message)
+        .bind(scheduled)
+        .bind(i64::from(run_count))
+        .bind(expected)
+        .bind(scheduled)
+        .bind(start_time)
+        .bind(end_time)
+        .bind(now_us)
+        .bind(now_us)
+        // the history row
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(state.kind.as_str())
+        .bind(&state.name)
+        .bind(now_us)
+        .bind(&state.message)
+        .bind(scheduled)
+        .execute(&mut *conn)
+        .await?;
+    let run = FlowRun {
+        id,
+        created: now,
+        updated: now,
+        name,
+        flow_id: run.flow_id,
+        deployment_id: run.deployment_id,
+        work_queue_id: None,
+        parameters: run.parameters,
+        tags: run.tags,
+        idempotency_key: run.idempotency_key,
+        auto_scheduled: run.auto_scheduled,
+        flow_runner: run.flow_runner,
+        state,
+        run_count,
+        expected_start_time: Some(from_micros(expected)),
+        next_scheduled_start_time: scheduled.map(from_micros),
+        start_time: start_time.map(from_micros),
+        end_time: end_time.map(from_micros),
+        total_run_time: 0.0,
+        agent_id: None,
+    };
+    Ok((run, true))
 }
 
 pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Option<FlowRunRow>> {
@@ -345,7 +384,19 @@ pub async fn create(
     body: &rigel_common::flow_run::FlowRunCreate,
     now: DateTime<Utc>,
 ) -> ApiResult<(FlowRun, bool)> {
-    let mut tx = db.begin_write().await?;
+    let body = body.clone();
+    let cache = Arc::clone(&db.deployments);
+    db.writer
+        .run(move |conn| Box::pin(async move { create_in(conn, &cache, &body, now).await }))
+        .await
+}
+
+async fn create_in(
+    tx: &mut SqliteConnection,
+    cache: &DeploymentCache,
+    body: &rigel_common::flow_run::FlowRunCreate,
+    now: DateTime<Utc>,
+) -> ApiResult<(FlowRun, bool)> {
     let mut run = NewRun {
         flow_id: Uuid::nil(),
         deployment_id: body.deployment_id,
@@ -361,14 +412,12 @@ pub async fn create(
             .unwrap_or_else(|| StateCreate::new(StateType::Scheduled)),
     };
     if let Some(deployment_id) = body.deployment_id {
-        let d = super::deployments::find(&mut tx, deployment_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "deployment_id",
-                    format!("deployment {deployment_id} does not exist"),
-                )
-            })?;
+        let d = cache.get(&mut *tx, deployment_id).await?.ok_or_else(|| {
+            ApiError::invalid(
+                "deployment_id",
+                format!("deployment {deployment_id} does not exist"),
+            )
+        })?;
         if body.flow_id.is_some_and(|f| f != d.flow_id) {
             return Err(ApiError::invalid(
                 "flow_id",
@@ -379,12 +428,15 @@ pub async fn create(
         run.parameters = merge_parameters(&d.parameters, &body.parameters);
         check_parameters(d.parameter_schema.as_ref(), &run.parameters)?;
         run.tags = union_tags(&d.tags, &body.tags);
-        run.flow_runner = body.flow_runner.clone().or(Some(d.flow_runner));
+        run.flow_runner = body
+            .flow_runner
+            .clone()
+            .or_else(|| Some(d.flow_runner.clone()));
     } else {
         let flow_id = body.flow_id.ok_or_else(|| {
             ApiError::invalid("flow_id", "give the run's `flow_id` or `deployment_id`")
         })?;
-        if super::flows::get(&mut tx, flow_id).await?.is_none() {
+        if super::flows::get(&mut *tx, flow_id).await?.is_none() {
             return Err(ApiError::invalid(
                 "flow_id",
                 format!("flow {flow_id} does not exist"),
@@ -392,9 +444,7 @@ pub async fn create(
         }
         run.flow_id = flow_id;
     }
-    let (row, created) = insert(&mut tx, &run, now).await?;
-    tx.commit().await?;
-    Ok((row.into_api()?, created))
+    insert(tx, run, now).await
 }
 
 /// `POST /api/deployments/{id}/create_flow_run`.
@@ -404,8 +454,26 @@ pub async fn create_for_deployment(
     body: &rigel_common::flow_run::DeploymentRunCreate,
     now: DateTime<Utc>,
 ) -> ApiResult<(FlowRun, bool)> {
-    let mut tx = db.begin_write().await?;
-    let d = super::deployments::find(&mut tx, deployment_id)
+    let body = body.clone();
+    let cache = Arc::clone(&db.deployments);
+    db.writer
+        .run(move |conn| {
+            Box::pin(async move {
+                create_for_deployment_in(conn, &cache, deployment_id, &body, now).await
+            })
+        })
+        .await
+}
+
+async fn create_for_deployment_in(
+    tx: &mut SqliteConnection,
+    cache: &DeploymentCache,
+    deployment_id: Uuid,
+    body: &rigel_common::flow_run::DeploymentRunCreate,
+    now: DateTime<Utc>,
+) -> ApiResult<(FlowRun, bool)> {
+    let d = cache
+        .get(&mut *tx, deployment_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("deployment {deployment_id}")))?;
     let parameters = merge_parameters(&d.parameters, &body.parameters);
@@ -420,12 +488,10 @@ pub async fn create_for_deployment(
         tags: union_tags(&d.tags, &body.tags),
         idempotency_key: body.idempotency_key.clone(),
         auto_scheduled: false,
-        flow_runner: Some(d.flow_runner),
+        flow_runner: Some(d.flow_runner.clone()),
         state,
     };
-    let (row, created) = insert(&mut tx, &run, now).await?;
-    tx.commit().await?;
-    Ok((row.into_api()?, created))
+    insert(tx, run, now).await
 }
 
 fn merge_parameters(defaults: &Parameters, given: &Parameters) -> Parameters {

@@ -98,8 +98,14 @@ async fn check_references(conn: &mut SqliteConnection, records: &[LogCreate]) ->
 
 /// Stores a validated batch atomically: all records or, on any error, none. Returns the count.
 pub async fn create_batch(db: &Db, records: &[LogCreate]) -> ApiResult<usize> {
-    let mut tx = db.begin_write().await?;
-    check_references(&mut tx, records).await?;
+    let records = records.to_vec();
+    db.writer
+        .run(move |conn| Box::pin(async move { insert_batch(conn, &records).await }))
+        .await
+}
+
+async fn insert_batch(tx: &mut SqliteConnection, records: &[LogCreate]) -> ApiResult<usize> {
+    check_references(&mut *tx, records).await?;
     for chunk in records.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO log (flow_run_id, task_run_id, level, timestamp, message) ",
@@ -113,7 +119,6 @@ pub async fn create_batch(db: &Db, records: &[LogCreate]) -> ApiResult<usize> {
         });
         qb.build().execute(&mut *tx).await?;
     }
-    tx.commit().await?;
     Ok(records.len())
 }
 

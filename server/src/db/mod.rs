@@ -10,12 +10,15 @@ pub mod deployments;
 pub mod flow_runs;
 pub mod flows;
 pub mod logs;
+pub mod run_defaults;
 pub mod run_states;
 pub mod schedules;
 pub mod task_runs;
 pub mod work_queues;
+pub mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -27,10 +30,14 @@ use crate::error::ApiError;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Connections to the database: `write` has exactly one connection; `read` has several.
+/// Hot writes go through `writer`, which shares `write`'s connection and commits in groups.
 #[derive(Clone, Debug)]
 pub struct Db {
     pub write: SqlitePool,
     pub read: SqlitePool,
+    pub writer: writer::Writer,
+    /// Deployments' run defaults, kept valid by hooks on the write connection.
+    pub deployments: Arc<run_defaults::DeploymentCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +70,19 @@ impl Db {
             url: url.to_string(),
             source,
         };
+        let deployments = Arc::new(run_defaults::DeploymentCache::default());
+        let watched = Arc::clone(&deployments);
         let write = SqlitePoolOptions::new()
+            .after_connect(move |conn, _| {
+                let cache = Arc::clone(&watched);
+                Box::pin(async move { cache.watch(conn).await })
+            })
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // a ping per acquire is a needless round trip to a local file
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(open_err)?;
@@ -78,6 +93,7 @@ impl Db {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(4)
+                .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await
                 .map_err(|source| DbOpenError::Open {
@@ -85,15 +101,29 @@ impl Db {
                     source,
                 })?
         };
-        Ok(Self { write, read })
+        let writer = writer::Writer::start(write.clone());
+        Ok(Self {
+            write,
+            read,
+            writer,
+            deployments,
+        })
     }
 
     /// A write transaction that takes the write lock up front (no lock upgrade mid-transaction).
     pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, ApiError> {
+        if writer::in_write_job() {
+            // the writer holds the one write connection: waiting for it here never ends
+            return Err(ApiError::Internal(
+                "a write job tried to open its own write transaction".into(),
+            ));
+        }
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Finishes the queued writes, then closes every connection.
     pub async fn close(&self) {
+        self.writer.stop().await;
         self.read.close().await;
         self.write.close().await;
     }

@@ -1,11 +1,13 @@
 //! State changes of flow runs (and the shared bookkeeping for task runs): applies the decision of
 //! `orchestration::decide` and keeps the run's columns and history in step, in one transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rigel_common::state::{
     SetState, SetStateDetails, SetStateResult, SetStateStatus, State, StateCreate, StateType,
 };
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::flow_runs::{self, FlowRunRow, COLUMNS};
@@ -68,29 +70,6 @@ pub(crate) fn transition(
     state
 }
 
-pub(crate) async fn insert_history(
-    conn: &mut SqliteConnection,
-    flow_run_id: Uuid,
-    state: &State,
-    transition_id: Option<Uuid>,
-) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
-         scheduled_time, transition_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(flow_run_id)
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(to_micros(state.timestamp))
-    .bind(&state.message)
-    .bind(state.scheduled_time.map(to_micros))
-    .bind(transition_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[derive(sqlx::FromRow)]
 struct StateRow {
     #[sqlx(rename = "type")]
@@ -143,15 +122,24 @@ pub(crate) enum Holder {
     Release,
 }
 
-/// Writes `to` as the run's new state with its bookkeeping and a history row.
-pub(crate) async fn apply(
-    conn: &mut SqliteConnection,
+/// One run's transition, worked out before it is written.
+struct Change {
+    id: Uuid,
+    state: State,
+    times: Times,
+    agent_id: Option<Uuid>,
+    work_queue_id: Option<Uuid>,
+    claim_token: Option<Uuid>,
+    transition_id: Option<Uuid>,
+}
+
+fn change(
     row: &FlowRunRow,
     to: &StateCreate,
     holder: Holder,
     transition_id: Option<Uuid>,
     now: DateTime<Utc>,
-) -> ApiResult<FlowRunRow> {
+) -> ApiResult<Change> {
     let from = row.state()?;
     let mut times = Times {
         run_count: row.run_count,
@@ -162,7 +150,7 @@ pub(crate) async fn apply(
         next_scheduled_start_time: row.next_scheduled_start_time,
     };
     let state = transition(&from, to, &mut times, now);
-    let (agent_id, queue_id, token) = match holder {
+    let (agent_id, work_queue_id, claim_token) = match holder {
         Holder::Keep => (row.agent_id, row.work_queue_id, row.claim_token),
         Holder::Claim {
             agent_id,
@@ -171,33 +159,123 @@ pub(crate) async fn apply(
         } => (agent_id, work_queue_id.or(row.work_queue_id), Some(token)),
         Holder::Release => (None, row.work_queue_id, None),
     };
-    let updated: FlowRunRow = sqlx::query_as(&format!(
-        "UPDATE flow_run SET state_type = ?, state_name = ?, state_timestamp = ?,
-         state_message = ?, state_scheduled_time = ?, run_count = ?, start_time = ?,
-         end_time = ?, total_run_time = ?, expected_start_time = ?,
-         next_scheduled_start_time = ?, agent_id = ?, work_queue_id = ?, claim_token = ?,
-         updated = ? WHERE id = ? RETURNING {COLUMNS}"
-    ))
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(to_micros(state.timestamp))
-    .bind(&state.message)
-    .bind(state.scheduled_time.map(to_micros))
-    .bind(times.run_count)
-    .bind(times.start_time)
-    .bind(times.end_time)
-    .bind(times.total_run_time)
-    .bind(times.expected_start_time)
-    .bind(times.next_scheduled_start_time)
-    .bind(agent_id)
-    .bind(queue_id)
-    .bind(token)
-    .bind(to_micros(now))
-    .bind(row.id)
-    .fetch_one(&mut *conn)
-    .await?;
-    insert_history(conn, row.id, &state, transition_id).await?;
-    Ok(updated)
+    Ok(Change {
+        id: row.id,
+        state,
+        times,
+        agent_id,
+        work_queue_id,
+        claim_token,
+        transition_id,
+    })
+}
+
+/// Writes the changes — history rows, then the runs — in one round trip, and returns the
+/// updated runs in the order given.
+async fn write_changes(
+    conn: &mut SqliteConnection,
+    changes: &[Change],
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<FlowRunRow>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
+         scheduled_time, transition_id) ",
+    );
+    qb.push_values(changes, |mut b, c| {
+        b.push_bind(Uuid::now_v7())
+            .push_bind(c.id)
+            .push_bind(c.state.kind.as_str())
+            .push_bind(c.state.name.clone())
+            .push_bind(to_micros(c.state.timestamp))
+            .push_bind(c.state.message.clone())
+            .push_bind(c.state.scheduled_time.map(to_micros))
+            .push_bind(c.transition_id);
+    });
+    // the runs' UPDATE comes last: its RETURNING rows are read only once every statement ran
+    qb.push(
+        "; WITH v (v_id, v_type, v_name, v_timestamp, v_message, v_scheduled, v_run_count,
+         v_start, v_end, v_total, v_expected, v_next, v_agent, v_queue, v_token) AS (",
+    );
+    qb.push_values(changes, |mut b, c| {
+        b.push_bind(c.id)
+            .push_bind(c.state.kind.as_str())
+            .push_bind(c.state.name.clone())
+            .push_bind(to_micros(c.state.timestamp))
+            .push_bind(c.state.message.clone())
+            .push_bind(c.state.scheduled_time.map(to_micros))
+            .push_bind(c.times.run_count)
+            .push_bind(c.times.start_time)
+            .push_bind(c.times.end_time)
+            .push_bind(c.times.total_run_time)
+            .push_bind(c.times.expected_start_time)
+            .push_bind(c.times.next_scheduled_start_time)
+            .push_bind(c.agent_id)
+            .push_bind(c.work_queue_id)
+            .push_bind(c.claim_token);
+    });
+    qb.push(
+        ") UPDATE flow_run SET state_type = v_type, state_name = v_name,
+         state_timestamp = v_timestamp, state_message = v_message,
+         state_scheduled_time = v_scheduled, run_count = v_run_count, start_time = v_start,
+         end_time = v_end, total_run_time = v_total, expected_start_time = v_expected,
+         next_scheduled_start_time = v_next, agent_id = v_agent, work_queue_id = v_queue,
+         claim_token = v_token, updated = ",
+    )
+    .push_bind(to_micros(now))
+    .push(format!(
+        " FROM v WHERE flow_run.id = v.v_id RETURNING {COLUMNS}"
+    ));
+    // one statement per batch size: only the single-run form is worth a cache slot
+    let rows: Vec<FlowRunRow> = qb
+        .build_query_as()
+        .persistent(changes.len() == 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    if changes.len() == 1 {
+        return Ok(rows);
+    }
+    let mut by_id: HashMap<Uuid, FlowRunRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+    changes
+        .iter()
+        .map(|c| {
+            by_id
+                .remove(&c.id)
+                .ok_or_else(|| flow_runs::not_found(c.id))
+        })
+        .collect()
+}
+
+/// Writes `to` as the run's new state with its bookkeeping and a history row.
+pub(crate) async fn apply(
+    conn: &mut SqliteConnection,
+    row: &FlowRunRow,
+    to: &StateCreate,
+    holder: Holder,
+    transition_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> ApiResult<FlowRunRow> {
+    let c = change(row, to, holder, transition_id, now)?;
+    write_changes(conn, &[c], now)
+        .await?
+        .pop()
+        .ok_or_else(|| flow_runs::not_found(row.id))
+}
+
+/// Like [`apply`] for several runs moving to the same state, in one round trip.
+pub(crate) async fn apply_many(
+    conn: &mut SqliteConnection,
+    runs: &[(FlowRunRow, Holder)],
+    to: &StateCreate,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<FlowRunRow>> {
+    let changes = runs
+        .iter()
+        .map(|(row, holder)| change(row, to, *holder, None, now))
+        .collect::<ApiResult<Vec<_>>>()?;
+    write_changes(conn, &changes, now).await
 }
 
 /// `POST /api/flow_runs/{id}/set_state`.
@@ -207,8 +285,21 @@ pub async fn set_flow_run_state(
     proposal: &SetState,
     now: DateTime<Utc>,
 ) -> ApiResult<SetStateResult> {
-    let mut tx = db.begin_write().await?;
-    let row = flow_runs::find(&mut tx, id)
+    let proposal = proposal.clone();
+    db.writer
+        .run(move |conn| {
+            Box::pin(async move { set_flow_run_state_in(conn, id, &proposal, now).await })
+        })
+        .await
+}
+
+async fn set_flow_run_state_in(
+    tx: &mut SqliteConnection,
+    id: Uuid,
+    proposal: &SetState,
+    now: DateTime<Utc>,
+) -> ApiResult<SetStateResult> {
+    let row = flow_runs::find(&mut *tx, id)
         .await?
         .ok_or_else(|| flow_runs::not_found(id))?;
     if let Some(tid) = proposal.transition_id {
@@ -253,7 +344,7 @@ pub async fn set_flow_run_state(
                 StateType::Scheduled => Holder::Release,
                 _ => Holder::Keep,
             };
-            let updated = apply(&mut tx, &row, &to, holder, proposal.transition_id, now).await?;
+            let updated = apply(tx, &row, &to, holder, proposal.transition_id, now).await?;
             let claim_token = (to.kind == StateType::Pending)
                 .then_some(updated.claim_token)
                 .flatten();
@@ -274,7 +365,6 @@ pub async fn set_flow_run_state(
             delay_seconds,
         } => refusal(SetStateStatus::Wait, current, reason, Some(delay_seconds)),
     };
-    tx.commit().await?;
     Ok(result)
 }
 

@@ -12,12 +12,11 @@ use std::sync::LazyLock;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rigel_common::backfill::{BackfillRequest, BackfillResult};
 use rigel_common::deployment::{Deployment, FlowRunnerSettings};
-use rigel_common::state::StateType;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::flow_runs::{FlowRunRow, COLUMNS as RUN_COLUMNS};
-use super::{from_micros, push_in, to_json, to_micros, Db};
+use super::{push_in, to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::services::plan::Horizon;
 
@@ -93,7 +92,7 @@ static INSERT_HISTORY: LazyLock<Vec<String>> = LazyLock::new(|| {
     statements(
         "INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, scheduled_time)
          VALUES",
-        "(?, ?, 'SCHEDULED', 'Scheduled', ?, ?)",
+        "(?, ?, 'SCHEDULED', ?, ?, ?)",
         "",
     )
 });
@@ -143,7 +142,21 @@ pub(crate) async fn insert_runs(
         }
         inserted.extend(q.fetch_all(&mut *conn).await?);
     }
-    let mut rest = inserted.as_slice();
+    let history: Vec<(Uuid, Option<i64>)> =
+        inserted.iter().map(|(id, at)| (*id, Some(*at))).collect();
+    insert_history(conn, "Scheduled", &history, now_us).await?;
+    Ok(inserted)
+}
+
+/// History rows for runs that just entered a SCHEDULED state named `name`: (run id, its
+/// scheduled time).
+async fn insert_history(
+    conn: &mut SqliteConnection,
+    name: &str,
+    rows: &[(Uuid, Option<i64>)],
+    now_us: i64,
+) -> ApiResult<()> {
+    let mut rest = rows;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
         rest = tail;
@@ -152,12 +165,13 @@ pub(crate) async fn insert_runs(
             q = q
                 .bind(Uuid::now_v7())
                 .bind(*run_id)
+                .bind(name)
                 .bind(now_us)
                 .bind(*at_us);
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(inserted)
+    Ok(())
 }
 
 // ---- the scheduler's reads and writes
@@ -470,13 +484,17 @@ pub async fn mark_late(
     let now_us = to_micros(now);
     let cutoff_us = to_micros(cutoff);
     let renamed: Vec<(Uuid, Option<i64>)> = sqlx::query_as(
+        // The inner SELECT walks only runs still named Scheduled (the partial index), never the
+        // Late ones that pile up; the outer conditions (`+` keeps them off the indexes, so the
+        // rows are found by id) repeat it for the rows being written.
         "UPDATE flow_run SET state_name = 'Late', state_timestamp = ?1, state_message = NULL,
          updated = ?1
-         WHERE state_type = 'SCHEDULED' AND state_name = 'Scheduled'
-         AND next_scheduled_start_time < ?2
-         AND id IN (SELECT id FROM flow_run WHERE state_type = 'SCHEDULED'
-             AND state_name = 'Scheduled' AND next_scheduled_start_time < ?2
+         WHERE id IN (SELECT id FROM flow_run INDEXED BY flow_run_scheduled_due
+             WHERE state_type = 'SCHEDULED' AND state_name = 'Scheduled'
+             AND next_scheduled_start_time < ?2
              ORDER BY next_scheduled_start_time LIMIT ?3)
+         AND +state_type = 'SCHEDULED' AND +state_name = 'Scheduled'
+         AND +next_scheduled_start_time < ?2
          RETURNING id, state_scheduled_time",
     )
     .bind(now_us)
@@ -484,20 +502,7 @@ pub async fn mark_late(
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *tx)
     .await?;
-    let late = rigel_common::state::State {
-        kind: StateType::Scheduled,
-        name: LATE.to_string(),
-        timestamp: now,
-        message: None,
-        scheduled_time: None,
-    };
-    for (id, scheduled) in &renamed {
-        let state = rigel_common::state::State {
-            scheduled_time: scheduled.map(from_micros),
-            ..late.clone()
-        };
-        super::run_states::insert_history(&mut tx, *id, &state, None).await?;
-    }
+    insert_history(&mut tx, LATE, &renamed, now_us).await?;
     tx.commit().await?;
     Ok(renamed.len() as u64)
 }

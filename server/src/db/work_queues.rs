@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::flow_runs::{FlowRunRow, COLUMNS as RUN_COLUMNS};
-use super::run_states::{apply, Holder};
+use super::run_states::{apply_many, Holder};
 use super::{from_json, from_micros, push_in, push_tags_superset, to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 
@@ -263,8 +263,33 @@ pub async fn claim(
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<ClaimedRun>> {
-    let mut tx = db.begin_write().await?;
-    let queue = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let claimed = db
+        .writer
+        .run(move |conn| {
+            Box::pin(async move { claim_in(conn, id, agent_id, limit, due, now).await })
+        })
+        .await?;
+    // decoded outside the writer, which other writes are waiting for
+    claimed
+        .into_iter()
+        .map(|(row, claim_token)| {
+            Ok(ClaimedRun {
+                flow_run: row.into_api()?,
+                claim_token,
+            })
+        })
+        .collect()
+}
+
+async fn claim_in(
+    tx: &mut SqliteConnection,
+    id: Uuid,
+    agent_id: Uuid,
+    limit: u32,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<(FlowRunRow, Uuid)>> {
+    let queue = find(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     let agent: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM agent WHERE id = ?")
         .bind(agent_id)
         .fetch_optional(&mut *tx)
@@ -282,11 +307,10 @@ pub async fn claim(
         .await?;
     let mut take = u64::from(limit);
     if let Some(max) = queue.concurrency_limit {
-        let active = active_runs(&mut tx, id).await?;
+        let active = active_runs(&mut *tx, id).await?;
         take = take.min(u64::from(max).saturating_sub(active));
     }
     if queue.is_paused || take == 0 {
-        tx.commit().await?;
         return Ok(Vec::new());
     }
     let mut qb = offered(
@@ -298,22 +322,23 @@ pub async fn claim(
         .push_bind(i64::try_from(take).unwrap_or(i64::MAX));
     let rows: Vec<FlowRunRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
     let pending = StateCreate::new(StateType::Pending);
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in rows {
-        let token = Uuid::now_v7();
-        let holder = Holder::Claim {
-            agent_id: Some(agent_id),
-            work_queue_id: Some(id),
-            token,
-        };
-        let updated = apply(&mut tx, &row, &pending, holder, None, now).await?;
-        claimed.push(ClaimedRun {
-            flow_run: updated.into_api()?,
-            claim_token: token,
-        });
-    }
-    tx.commit().await?;
-    Ok(claimed)
+    let runs: Vec<(FlowRunRow, Holder)> = rows
+        .into_iter()
+        .map(|row| {
+            let holder = Holder::Claim {
+                agent_id: Some(agent_id),
+                work_queue_id: Some(id),
+                token: Uuid::now_v7(),
+            };
+            (row, holder)
+        })
+        .collect();
+    let updated = apply_many(&mut *tx, &runs, &pending, now).await?;
+    // each run now carries its claim token
+    Ok(updated
+        .into_iter()
+        .filter_map(|row| row.claim_token.map(|token| (row, token)))
+        .collect())
 }
 
 /// The earliest time after `after` that a Scheduled run of a deployment becomes due (a claimer

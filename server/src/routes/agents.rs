@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use rigel_common::agent::{Agent, AgentCreate, AgentFilter, AgentHeartbeat};
 use rigel_common::error::ErrorBody;
+use rigel_common::event::AgentChange;
 use rigel_common::filter::validate_limit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,6 +32,8 @@ async fn register_agent(
     body.validate()?;
     let at = Liveness::from_config(&s.config);
     let agent = agents::register(&s.db, &body, &at).await?;
+    s.events
+        .agent(agent.id, AgentChange::Registered, Some(&agent));
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -45,9 +48,9 @@ async fn agent_heartbeat(
     ApiJson(body): ApiJson<AgentHeartbeat>,
 ) -> ApiResult<Json<Agent>> {
     let at = Liveness::from_config(&s.config);
-    Ok(Json(
-        agents::heartbeat(&s.db, id, &body.runs_in_flight, &at).await?,
-    ))
+    let agent = agents::heartbeat(&s.db, id, &body.runs_in_flight, &at).await?;
+    s.events.agent(id, AgentChange::Heartbeat, Some(&agent));
+    Ok(Json(agent))
 }
 
 #[utoipa::path(get, path = "/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
@@ -80,5 +83,6 @@ async fn delete_agent(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     agents::delete(&s.db, id).await?;
+    s.events.agent(id, AgentChange::Deregistered, None);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -64,6 +64,7 @@ async fn create_deployment(
     let result = deployments::upsert(&s.db, &body, &horizon(&s)).await?;
     let created = result.created;
     let d = saved(&s, result);
+    s.events.deployment_saved(&d, created);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -126,7 +127,9 @@ async fn update_deployment(
 ) -> ApiResult<Json<Deployment>> {
     body.validate()?;
     let result = deployments::update(&s.db, id, &body, &horizon(&s)).await?;
-    Ok(Json(saved(&s, result)))
+    let d = saved(&s, result);
+    s.events.deployment_saved(&d, false);
+    Ok(Json(d))
 }
 
 /// Deletes the deployment and its runs that never started (SCHEDULED); runs that started stay.
@@ -137,6 +140,7 @@ async fn delete_deployment(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     deployments::delete(&s.db, id).await?;
+    s.events.deployment_deleted(id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,7 +153,9 @@ async fn set_schedule_active(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
     let result = deployments::set_schedule_active(&s.db, id, true, &horizon(&s)).await?;
-    Ok(Json(saved(&s, result)))
+    let d = saved(&s, result);
+    s.events.deployment_saved(&d, false);
+    Ok(Json(d))
 }
 
 /// Pauses the deployment's schedule; its auto-scheduled runs that are not yet due are deleted
@@ -162,7 +168,9 @@ async fn set_schedule_inactive(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
     let result = deployments::set_schedule_active(&s.db, id, false, &horizon(&s)).await?;
-    Ok(Json(saved(&s, result)))
+    let d = saved(&s, result);
+    s.events.deployment_saved(&d, false);
+    Ok(Json(d))
 }
 
 /// Creates a run of the deployment: its parameters merged with the given ones, its tags plus
@@ -185,6 +193,7 @@ async fn create_deployment_flow_run(
         crate::db::flow_runs::create_for_deployment(&s.db, id, &body, s.now()).await?;
     if created {
         s.notifier.runs_changed();
+        s.events.flow_run_created(&run);
     }
     let status = if created {
         StatusCode::CREATED
@@ -216,6 +225,7 @@ async fn backfill_deployment(
         StatusCode::OK
     } else {
         s.notifier.runs_changed();
+        s.events.runs_created(&result.runs);
         StatusCode::CREATED
     };
     Ok((status, Json(result)))

@@ -84,6 +84,7 @@ async fn create_flow_run(
     let (run, created) = flow_runs::create(&s.db, &body, s.now()).await?;
     if created {
         s.notifier.runs_changed();
+        s.events.flow_run_created(&run);
     }
     let status = if created {
         StatusCode::CREATED
@@ -158,6 +159,7 @@ async fn set_flow_run_state(
     let result = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
     if result.status == SetStateStatus::Accept {
         s.notifier.runs_changed();
+        crate::events::flow_run_state_changed(&s, id, &result.state).await;
     }
     Ok(Json(result))
 }

@@ -28,6 +28,7 @@ async fn create_logs(
 ) -> ApiResult<(StatusCode, Json<LogBatchResult>)> {
     validate_log_batch(&body)?;
     let count = logs::create_batch(&s.db, &body).await?;
+    s.events.logs_posted(&body);
     Ok((StatusCode::CREATED, Json(LogBatchResult { count })))
 }
 

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod blocks;
 pub mod deployments;
+pub mod events;
 pub mod flow_runs;
 pub mod flows;
 pub mod health;
@@ -41,7 +42,8 @@ pub fn api() -> OpenApiRouter<AppState> {
             .merge(logs::router())
             .merge(flow_runs::router())
             .merge(task_runs::router())
-            .merge(work_queues::router()),
+            .merge(work_queues::router())
+            .merge(events::router()),
     )
 }
 

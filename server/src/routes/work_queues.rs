@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use rigel_common::deployment::validate_tags;
 use rigel_common::error::ErrorBody;
+use rigel_common::event::EventKind;
 use rigel_common::filter::{validate_limit, MAX_LIMIT};
 use rigel_common::flow_run::FlowRun;
 use rigel_common::validation::{validate_name, FieldError};
@@ -55,6 +56,8 @@ async fn create_work_queue(
     validate_name("name", &body.name)?;
     validate_filter(&body.filter)?;
     let q = work_queues::create(&s.db, &body, s.now()).await?;
+    s.events
+        .work_queue(EventKind::WorkQueueCreated, q.id, Some(&q));
     Ok((StatusCode::CREATED, Json(q)))
 }
 
@@ -94,6 +97,8 @@ async fn update_work_queue(
     let q = work_queues::update(&s.db, id, &body, s.now()).await?;
     // unpausing or raising the limit can make runs claimable
     s.notifier.runs_changed();
+    s.events
+        .work_queue(EventKind::WorkQueueUpdated, q.id, Some(&q));
     Ok(Json(q))
 }
 
@@ -104,6 +109,7 @@ async fn delete_work_queue(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     work_queues::delete(&s.db, id).await?;
+    s.events.work_queue(EventKind::WorkQueueDeleted, id, None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,6 +189,7 @@ async fn claim_runs(
         let now = s.now();
         let due = now + prefetch;
         let claimed = work_queues::claim(&s.db, id, body.agent_id, body.limit, due, now).await?;
+        s.events.claimed(&claimed);
         let remaining = deadline.saturating_duration_since(Instant::now());
         if !claimed.is_empty() || remaining.is_zero() {
             return Ok(Json(claimed));

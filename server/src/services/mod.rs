@@ -8,6 +8,7 @@
 
 pub mod late_runs;
 pub mod plan;
+pub mod reaper;
 pub mod scheduler;
 
 use std::future::Future;
@@ -90,7 +91,20 @@ impl From<ApiError> for ServiceError {
 pub fn spawn_all(state: &AppState) -> Vec<JoinHandle<()>> {
     let scheduler = state.clone();
     let late = state.clone();
+    let reap = state.clone();
     vec![
+        tokio::spawn(run_every(
+            "zombie reaper",
+            state.config.reaper.interval,
+            state.clone(),
+            move || {
+                let state = reap.clone();
+                async move {
+                    reaper::reap_once(&state).await?;
+                    Ok(())
+                }
+            },
+        )),
         tokio::spawn(run_every(
             "scheduler",
             state.config.scheduler.interval,

@@ -168,8 +168,10 @@ mod tests {
         assert_eq!(h.plan(&every_second, None, 0, 1).unwrap().len(), 1);
         let yearly = schedule(r#"{"cron": "0 0 1 1 *"}"#);
         assert!(h.plan(&yearly, None, 0, usize::MAX).unwrap().is_empty());
-        let mut cfg = SchedulerConfig::default();
-        cfg.max_horizon = Duration::from_secs(400 * 24 * 3600);
+        let cfg = SchedulerConfig {
+            max_horizon: Duration::from_secs(400 * 24 * 3600),
+            ..Default::default()
+        };
         let h = Horizon::new(at("2026-01-01T00:00:00Z"), &cfg);
         assert_eq!(
             h.plan(&yearly, None, 0, usize::MAX).unwrap(),

@@ -345,3 +345,95 @@ async fn end_time_sort_puts_unfinished_runs_last() {
     assert_eq!(sorted[1]["id"], b["id"]);
     assert!(sorted[0]["end_time"].is_string());
 }
+
+/// A new run is answered from what was written: reading it back gives the same document.
+#[tokio::test]
+async fn a_created_run_reads_back_the_same() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let from_deployment = run_of(
+        &app,
+        &d,
+        json!({"scheduled_start_time": "2030-01-02T03:04:05.123456789Z", "tags": ["x"]}),
+    )
+    .await;
+    let (s, running) = app
+        .post(
+            "/api/flow_runs/",
+            json!({"flow_id": d["flow_id"], "name": "by-hand", "parameters": {"a": [1, 2]},
+                   "state": {"type": "RUNNING", "message": "started elsewhere"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{running}");
+    assert_eq!(running["run_count"], 1);
+    assert!(running["start_time"].is_string(), "{running}");
+    for created in [from_deployment, running] {
+        let (s, read) = app
+            .get(&format!(
+                "/api/flow_runs/{}",
+                created["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(read, created);
+        let (_, history) = app
+            .get(&format!(
+                "/api/flow_runs/{}/states",
+                created["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(history, json!([created["state"]]));
+    }
+}
+
+/// Runs take their deployment's defaults as they are now, however the deployment was changed.
+#[tokio::test]
+async fn deployment_changes_reach_the_next_run_at_once() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let id = d["id"].as_str().unwrap();
+    run_of(&app, &d, json!({})).await;
+    let (s, _) = app
+        .patch(
+            &format!("/api/deployments/{id}"),
+            json!({"parameters": {"name": "moon", "loud": true}, "tags": ["luna"],
+                   "flow_runner": {"type": "subprocess", "config": {"env": {"A": "1"}}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let r = run_of(&app, &d, json!({})).await;
+    assert_eq!(r["parameters"], json!({"name": "moon", "loud": true}));
+    assert_eq!(r["tags"], json!(["luna"]));
+    assert_eq!(r["flow_runner"]["type"], "subprocess");
+
+    // an upsert under the same name changes the same deployment
+    let mut body = TestApp::deployment_body("hello-world", "daily");
+    body["tags"] = json!(["sol"]);
+    body["parameter_schema"] = json!({"properties": {"only": {"type": "string"}}});
+    app.create_deployment(body).await;
+    let r = run_of(&app, &d, json!({})).await;
+    assert_eq!(r["tags"], json!(["sol"]));
+    let (s, e) = app
+        .post(
+            &format!("/api/deployments/{id}/create_flow_run"),
+            json!({"parameters": {"name": "x"}}),
+        )
+        .await;
+    let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "parameters.name");
+
+    // deleted with its flow (a cascade in the database)
+    let (s, _) = app
+        .delete(&format!("/api/flows/{}", d["flow_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, e) = app
+        .post(&format!("/api/deployments/{id}/create_flow_run"), json!({}))
+        .await;
+    assert_error(s, &e, StatusCode::NOT_FOUND, "not_found");
+    let (s, e) = app
+        .post("/api/flow_runs/", json!({"deployment_id": id}))
+        .await;
+    let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "deployment_id");
+}

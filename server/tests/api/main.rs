@@ -6,11 +6,14 @@ mod claims;
 mod client;
 mod deployments;
 mod errors;
+mod events;
 mod flow_runs;
 mod flows;
 mod logs;
 mod orchestration;
 mod persistence;
+mod reaper;
+mod scheduler;
 mod work_queues;
 
 use axum::body::Body;

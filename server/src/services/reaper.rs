@@ -1,0 +1,104 @@
+//! The zombie reaper: a RUNNING run whose engine stopped heartbeating becomes CRASHED (a
+//! CANCELLING one, CANCELLED); a PENDING run whose agent went offline before starting it goes
+//! back to Scheduled, with its claim token cleared so a late process can't run it.
+
+use std::time::Duration;
+
+use rigel_common::state::{StateCreate, StateType};
+use uuid::Uuid;
+
+use super::ServiceError;
+use crate::db::flow_runs::{FlowRunRow, COLUMNS};
+use crate::db::run_states::{apply, Holder};
+use crate::db::to_micros;
+use crate::AppState;
+
+#[derive(Debug, Clone)]
+pub struct ReaperConfig {
+    /// Time between two passes.
+    pub interval: Duration,
+    /// A RUNNING run without an engine heartbeat for this long is crashed.
+    pub run_heartbeat_timeout: Duration,
+}
+
+impl Default for ReaperConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            run_heartbeat_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReapStats {
+    pub crashed: u64,
+    pub cancelled: u64,
+    pub requeued: u64,
+}
+
+fn ago(state: &AppState, d: Duration) -> i64 {
+    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    to_micros(state.now() - d)
+}
+
+/// One pass. Candidates are chosen and moved in one write transaction, so a run that reported in
+/// the meantime is not touched.
+pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
+    let now = state.now();
+    let quiet_since = ago(state, state.config.reaper.run_heartbeat_timeout);
+    let offline_since = ago(state, state.config.agent_offline_after);
+    let mut stats = ReapStats::default();
+    let mut tx = state.db.begin_write().await?;
+    let zombies: Vec<FlowRunRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM flow_run WHERE state_type IN ('RUNNING', 'CANCELLING')
+         AND state_timestamp < ?1
+         AND COALESCE((SELECT last_seen FROM flow_run_heartbeat h WHERE h.flow_run_id = flow_run.id), 0) < ?1
+         LIMIT 1000"
+    ))
+    .bind(quiet_since)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(crate::error::ApiError::from)?;
+    let timeout = state.config.reaper.run_heartbeat_timeout.as_secs_f64();
+    for run in &zombies {
+        let cancelling = run.state_type == StateType::Cancelling.as_str();
+        let to = if cancelling {
+            stats.cancelled += 1;
+            StateCreate::new(StateType::Cancelled).with_message(format!(
+                "cancelled: its engine stopped heartbeating {timeout:.0}s ago"
+            ))
+        } else {
+            stats.crashed += 1;
+            StateCreate::new(StateType::Crashed).with_message(format!(
+                "no heartbeat from its engine for {timeout:.0}s: the process or its machine died"
+            ))
+        };
+        apply(&mut tx, run, &to, Holder::Keep, None, now).await?;
+    }
+    let orphans: Vec<FlowRunRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM flow_run WHERE state_type = 'PENDING' AND agent_id IS NOT NULL
+         AND COALESCE((SELECT last_heartbeat FROM agent a WHERE a.id = flow_run.agent_id), 0) < ?
+         LIMIT 1000"
+    ))
+    .bind(offline_since)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(crate::error::ApiError::from)?;
+    for run in &orphans {
+        let to = StateCreate::new(StateType::Scheduled)
+            .with_message("its agent went offline before starting it; back in the queue");
+        let mut to = to;
+        to.scheduled_time = run.next_scheduled_start_time.map(crate::db::from_micros);
+        apply(&mut tx, run, &to, Holder::Release, None, now).await?;
+        stats.requeued += 1;
+    }
+    tx.commit().await.map_err(crate::error::ApiError::from)?;
+    if stats != ReapStats::default() {
+        let ids: Vec<Uuid> = zombies.iter().chain(orphans.iter()).map(|r| r.id).collect();
+        tracing::warn!(?stats, ?ids, "reaped runs");
+        state.notifier.runs_changed();
+    }
+    Ok(stats)
+}

@@ -1,0 +1,162 @@
+//! The zombie reaper, driven by an injected clock.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::Duration;
+use rigel_server::clock::ManualClock;
+use rigel_server::services::reaper::reap_once;
+use serde_json::{json, Value};
+
+use crate::flow_runs::{deployment, run_of, set_state};
+use crate::TestApp;
+
+async fn app() -> (TestApp, ManualClock) {
+    let clock = ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap());
+    let app = TestApp::with_config(|c| {
+        c.clock = Arc::new(clock.clone());
+        c.reaper.run_heartbeat_timeout = std::time::Duration::from_secs(30);
+    })
+    .await;
+    (app, clock)
+}
+
+async fn register_agent(app: &TestApp) -> String {
+    let (s, a) = app
+        .post(
+            "/api/agents/",
+            json!({"name": "a", "work_queue_name": "default"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    a["id"].as_str().unwrap().to_string()
+}
+
+/// A run claimed by `agent` through the queue, with its claim token.
+async fn claimed(app: &TestApp, d: &Value, agent: &str) -> (Value, String) {
+    let run = run_of(
+        app,
+        d,
+        json!({"scheduled_start_time": "2026-06-01T11:00:00Z"}),
+    )
+    .await;
+    let (_, q) = app.get("/api/work_queues/name/default").await;
+    let (s, got) = app
+        .post(
+            &format!("/api/work_queues/{}/claim", q["id"].as_str().unwrap()),
+            json!({"agent_id": agent}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(got[0]["flow_run"]["id"], run["id"]);
+    (run, got[0]["claim_token"].as_str().unwrap().to_string())
+}
+
+async fn state(app: &TestApp, run: &Value) -> Value {
+    app.get(&format!("/api/flow_runs/{}", run["id"].as_str().unwrap()))
+        .await
+        .1["state"]
+        .clone()
+}
+
+#[tokio::test]
+async fn silent_running_runs_crash_and_live_ones_are_left_alone() {
+    let (app, clock) = app().await;
+    let d = deployment(&app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let agent = register_agent(&app).await;
+    let (quiet, t1) = claimed(&app, &d, &agent).await;
+    let (alive, t2) = claimed(&app, &d, &agent).await;
+    let (stopping, t3) = claimed(&app, &d, &agent).await;
+    for (run, token) in [(&quiet, &t1), (&alive, &t2), (&stopping, &t3)] {
+        let r = set_state(
+            &app,
+            run,
+            json!({"state": {"type": "RUNNING"}, "claim_token": token}),
+        )
+        .await;
+        assert_eq!(r["status"], "ACCEPT", "{r}");
+    }
+    set_state(&app, &stopping, json!({"state": {"type": "CANCELLING"}})).await;
+    clock.advance(Duration::seconds(20));
+    let hb = format!("/api/flow_runs/{}/heartbeat", alive["id"].as_str().unwrap());
+    let (s, answer) = app.post(&hb, json!({"claim_token": t2})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(answer["claim_valid"], true);
+    assert_eq!(answer["state"]["type"], "RUNNING");
+    // an agent heartbeat keeps the agent online (its PENDING runs are not touched here anyway)
+    app.post(&format!("/api/agents/{agent}/heartbeat"), json!({}))
+        .await;
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!(
+        (stats.crashed, stats.cancelled),
+        (0, 0),
+        "nothing is 30 s quiet yet"
+    );
+    clock.advance(Duration::seconds(15));
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!((stats.crashed, stats.cancelled, stats.requeued), (1, 1, 0));
+    let q = state(&app, &quiet).await;
+    assert_eq!(q["type"], "CRASHED");
+    assert!(
+        q["message"].as_str().unwrap().contains("no heartbeat"),
+        "{q}"
+    );
+    assert_eq!(state(&app, &alive).await["type"], "RUNNING");
+    assert_eq!(state(&app, &stopping).await["type"], "CANCELLED");
+    // the crashed run's late process can't bring it back
+    let r = set_state(
+        &app,
+        &quiet,
+        json!({"state": {"type": "COMPLETED"}, "claim_token": t1}),
+    )
+    .await;
+    assert_eq!(r["status"], "ABORT");
+}
+
+#[tokio::test]
+async fn pending_runs_of_an_offline_agent_go_back_to_the_queue() {
+    let (app, clock) = app().await;
+    let d = deployment(&app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let gone = register_agent(&app).await;
+    let (run, token) = claimed(&app, &d, &gone).await;
+    clock.advance(Duration::seconds(60));
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!(stats.requeued, 0, "the agent is only stale");
+    clock.advance(Duration::seconds(61));
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!(stats.requeued, 1);
+    let st = state(&app, &run).await;
+    assert_eq!(st["type"], "SCHEDULED");
+    assert_eq!(
+        st["scheduled_time"], "2026-06-01T11:00:00Z",
+        "keeps its place in the queue"
+    );
+    let r = set_state(
+        &app,
+        &run,
+        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
+    )
+    .await;
+    assert_eq!(r["status"], "ABORT", "the old claim is fenced");
+    let other = register_agent(&app).await;
+    let (again, _) = {
+        let (_, q) = app.get("/api/work_queues/name/default").await;
+        let (_, got) = app
+            .post(
+                &format!("/api/work_queues/{}/claim", q["id"].as_str().unwrap()),
+                json!({"agent_id": other}),
+            )
+            .await;
+        (got[0]["flow_run"].clone(), ())
+    };
+    assert_eq!(again["id"], run["id"], "another agent takes it");
+    assert_eq!(
+        reap_once(&app.state).await.unwrap().requeued,
+        0,
+        "its new agent is online"
+    );
+}
