@@ -209,6 +209,10 @@ pub struct FlowRunCount {
     pub deployments: RunDeploymentCriteria,
     #[serde(default)]
     pub flows: RunFlowCriteria,
+    /// Count no further than this (at least 1): the answer is then at most `limit`, so a view
+    /// can show "10,000+" without the server visiting every matching run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }
 
 /// A run's state history entry.

@@ -1,7 +1,5 @@
 //! Flow runs: creation, reads, filters. State changes are in `run_states.rs`.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use rigel_common::deployment::{FlowRunnerSettings, Parameters};
 use rigel_common::flow_run::{
@@ -11,8 +9,9 @@ use rigel_common::state::{State, StateCreate, StateType};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::run_creations::Request;
 use super::run_defaults::DeploymentCache;
-use super::{from_json, from_micros, push_in, push_tags_superset, to_json, to_micros, Db};
+use super::{from_json, from_micros, push_in, push_tags_superset, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(sqlx::FromRow, Debug, Clone)]
@@ -125,109 +124,6 @@ pub(crate) fn initial_state(s: &StateCreate, now: DateTime<Utc>) -> State {
         message: s.message.clone(),
         scheduled_time,
     }
-}
-
-/// The run and its first history row, in one round trip to the database.
-const INSERT_RUN: &str = "INSERT INTO flow_run (id, name, flow_id, deployment_id, parameters,
-     tags, idempotency_key, auto_scheduled, flow_runner, flow_runner_type, state_type,
-     state_name, state_timestamp, state_message, state_scheduled_time, run_count,
-     expected_start_time, next_scheduled_start_time, start_time, end_time, created, updated)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
-     INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
-     scheduled_time, transition_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)";
-
-/// Inserts a run, or returns the existing one with the same (flow, idempotency key): `false`.
-/// The new run is answered from what was written, without reading it back.
-pub(crate) async fn insert(
-    conn: &mut SqliteConnection,
-    run: NewRun,
-    now: DateTime<Utc>,
-) -> ApiResult<(FlowRun, bool)> {
-    if let Some(key) = &run.idempotency_key {
-        let existing: Option<FlowRunRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM flow_run WHERE flow_id = ? AND idempotency_key = ?"
-        ))
-        .bind(run.flow_id)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = existing {
-            return Ok((row.into_api()?, false));
-        }
-    }
-    let id = Uuid::now_v7();
-    // times at the stored precision, so the answer equals what later reads return
-    let now_us = to_micros(now);
-    let now = from_micros(now_us);
-    let mut state = initial_state(&run.state, now);
-    let scheduled = state.scheduled_time.map(to_micros);
-    state.scheduled_time = scheduled.map(from_micros);
-    let name = run.name.clone().unwrap_or_else(|| {
-        let b = id.as_bytes();
-        rigel_common::names::run_name(u16::from_be_bytes([b[14], b[15]]))
-    });
-    let (start_time, run_count, end_time) = match state.kind {
-        StateType::Running => (Some(now_us), 1u32, None),
-        k if k.is_terminal() => (None, 0, Some(now_us)),
-        _ => (None, 0, None),
-    };
-    let expected = scheduled.unwrap_or(now_us);
-    sqlx::query(INSERT_RUN)
-        .bind(id)
-        .bind(&name)
-        .bind(run.flow_id)
-        .bind(run.deployment_id)
-        .bind(to_json(&run.parameters))
-        .bind(to_json(&run.tags))
-        .bind(&run.idempotency_key)
-        .bind(run.auto_scheduled)
-        .bind(run.flow_runner.as_ref().map(to_json))
-        .bind(run.flow_runner.as_ref().map(|r| r.kind.as_str()))
-        .bind(state.kind.as_str())
-        .bind(&state.name)
-        .bind(now_us)
-        .bind(&state.message)
-        .bind(scheduled)
-        .bind(i64::from(run_count))
-        .bind(expected)
-        .bind(scheduled)
-        .bind(start_time)
-        .bind(end_time)
-        .bind(now_us)
-        .bind(now_us)
-        // the history row
-        .bind(Uuid::now_v7())
-        .bind(id)
-        .bind(state.kind.as_str())
-        .bind(&state.name)
-        .bind(now_us)
-        .bind(&state.message)
-        .bind(scheduled)
-        .execute(&mut *conn)
-        .await?;
-    let run = FlowRun {
-        id,
-        created: now,
-        updated: now,
-        name,
-        flow_id: run.flow_id,
-        deployment_id: run.deployment_id,
-        work_queue_id: None,
-        parameters: run.parameters,
-        tags: run.tags,
-        idempotency_key: run.idempotency_key,
-        auto_scheduled: run.auto_scheduled,
-        flow_runner: run.flow_runner,
-        state,
-        run_count,
-        expected_start_time: Some(from_micros(expected)),
-        next_scheduled_start_time: scheduled.map(from_micros),
-        start_time: start_time.map(from_micros),
-        end_time: end_time.map(from_micros),
-        total_run_time: 0.0,
-        agent_id: None,
-    };
-    Ok((run, true))
 }
 
 pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Option<FlowRunRow>> {
@@ -349,9 +245,21 @@ pub async fn filter(db: &Db, f: &rigel_common::flow_run::FlowRunFilter) -> ApiRe
     rows.into_iter().map(FlowRunRow::into_api).collect()
 }
 
+/// How many runs match; with `limit`, counting stops there (a count over a large share of the
+/// runs visits every one of them, a capped count at most `limit` index entries).
 pub async fn count(db: &Db, f: &rigel_common::flow_run::FlowRunCount) -> ApiResult<u64> {
-    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM flow_run WHERE 1");
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(match f.limit {
+        Some(_) => "SELECT COUNT(*) FROM (SELECT 1 FROM flow_run WHERE 1",
+        None => "SELECT COUNT(*) FROM flow_run WHERE 1",
+    });
     push_criteria(&mut qb, &f.flow_runs, &f.deployments, &f.flows);
+    if let Some(limit) = f.limit {
+        if limit == 0 {
+            return Err(ApiError::invalid("limit", "must be at least 1"));
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        qb.push(" LIMIT ").push_bind(limit).push(")");
+    }
     let (n,): (i64,) = qb.build_query_as().fetch_one(&db.read).await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
@@ -384,19 +292,16 @@ pub async fn create(
     body: &rigel_common::flow_run::FlowRunCreate,
     now: DateTime<Utc>,
 ) -> ApiResult<(FlowRun, bool)> {
-    let body = body.clone();
-    let cache = Arc::clone(&db.deployments);
-    db.writer
-        .run(move |conn| Box::pin(async move { create_in(conn, &cache, &body, now).await }))
-        .await
+    let request = Request::Flow(Box::new(body.clone()));
+    db.run_creations.create(request, now).await
 }
 
-async fn create_in(
+/// Checks a `POST /api/flow_runs/` body and fills in the run's defaults.
+pub(crate) async fn prepare_flow_run(
     tx: &mut SqliteConnection,
     cache: &DeploymentCache,
     body: &rigel_common::flow_run::FlowRunCreate,
-    now: DateTime<Utc>,
-) -> ApiResult<(FlowRun, bool)> {
+) -> ApiResult<NewRun> {
     let mut run = NewRun {
         flow_id: Uuid::nil(),
         deployment_id: body.deployment_id,
@@ -444,7 +349,7 @@ async fn create_in(
         }
         run.flow_id = flow_id;
     }
-    insert(tx, run, now).await
+    Ok(run)
 }
 
 /// `POST /api/deployments/{id}/create_flow_run`.
@@ -454,24 +359,17 @@ pub async fn create_for_deployment(
     body: &rigel_common::flow_run::DeploymentRunCreate,
     now: DateTime<Utc>,
 ) -> ApiResult<(FlowRun, bool)> {
-    let body = body.clone();
-    let cache = Arc::clone(&db.deployments);
-    db.writer
-        .run(move |conn| {
-            Box::pin(async move {
-                create_for_deployment_in(conn, &cache, deployment_id, &body, now).await
-            })
-        })
-        .await
+    let request = Request::Deployment(deployment_id, Box::new(body.clone()));
+    db.run_creations.create(request, now).await
 }
 
-async fn create_for_deployment_in(
+/// Checks a `create_flow_run` body against its deployment and fills in the run's defaults.
+pub(crate) async fn prepare_deployment_run(
     tx: &mut SqliteConnection,
     cache: &DeploymentCache,
     deployment_id: Uuid,
     body: &rigel_common::flow_run::DeploymentRunCreate,
-    now: DateTime<Utc>,
-) -> ApiResult<(FlowRun, bool)> {
+) -> ApiResult<NewRun> {
     let d = cache
         .get(&mut *tx, deployment_id)
         .await?
@@ -491,7 +389,7 @@ async fn create_for_deployment_in(
         flow_runner: Some(d.flow_runner.clone()),
         state,
     };
-    insert(tx, run, now).await
+    Ok(run)
 }
 
 fn merge_parameters(defaults: &Parameters, given: &Parameters) -> Parameters {

@@ -10,6 +10,7 @@ pub mod deployments;
 pub mod flow_runs;
 pub mod flows;
 pub mod logs;
+pub mod run_creations;
 pub mod run_defaults;
 pub mod run_states;
 pub mod schedules;
@@ -38,6 +39,8 @@ pub struct Db {
     pub writer: writer::Writer,
     /// Deployments' run defaults, kept valid by hooks on the write connection.
     pub deployments: Arc<run_defaults::DeploymentCache>,
+    /// Run creations waiting to be written together.
+    pub run_creations: Arc<run_creations::RunCreations>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,11 +105,16 @@ impl Db {
                 })?
         };
         let writer = writer::Writer::start(write.clone());
+        let run_creations = Arc::new(run_creations::RunCreations::new(
+            writer.clone(),
+            Arc::clone(&deployments),
+        ));
         Ok(Self {
             write,
             read,
             writer,
             deployments,
+            run_creations,
         })
     }
 

@@ -437,3 +437,138 @@ async fn deployment_changes_reach_the_next_run_at_once() {
     let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
     assert_eq!(field, "deployment_id");
 }
+
+/// Creations that arrive together are written together; each still gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creations_are_answered_one_by_one() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let id = d["id"].as_str().unwrap().to_string();
+    let missing = "0190a0a0-0000-7000-8000-000000000000";
+    let mut tasks = Vec::new();
+    for i in 0..300usize {
+        let router = app.router.clone();
+        let (path, body) = match i % 6 {
+            // parameters the deployment does not declare: 422
+            1 => (
+                format!("/api/deployments/{id}/create_flow_run"),
+                json!({"parameters": {"nope": i}}),
+            ),
+            // no such deployment: 404
+            2 => (
+                format!("/api/deployments/{missing}/create_flow_run"),
+                json!({}),
+            ),
+            // five requests share each idempotency key: one run per key
+            3 => (
+                format!("/api/deployments/{id}/create_flow_run"),
+                json!({"idempotency_key": format!("k{}", i % 30)}),
+            ),
+            // by flow, without a deployment
+            4 => (
+                "/api/flow_runs/".to_string(),
+                json!({"flow_id": d["flow_id"], "tags": [format!("t{i}")]}),
+            ),
+            _ => (
+                format!("/api/deployments/{id}/create_flow_run"),
+                json!({"parameters": {"name": format!("n{i}")}}),
+            ),
+        };
+        tasks.push(tokio::spawn(async move {
+            let answer = TestApp::raw_on(router, "POST", &path, body.to_string()).await;
+            (i, answer)
+        }));
+    }
+    let mut created = std::collections::HashSet::new();
+    let mut by_key: std::collections::HashMap<String, Vec<(StatusCode, String)>> =
+        Default::default();
+    for t in tasks {
+        let (i, (status, body)) = t.await.unwrap();
+        match i % 6 {
+            1 => {
+                let field = assert_error(
+                    status,
+                    &body,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_error",
+                );
+                assert_eq!(field, "parameters.nope");
+            }
+            2 => {
+                assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+            }
+            3 => {
+                let id = body["id"].as_str().unwrap().to_string();
+                by_key
+                    .entry(body["idempotency_key"].as_str().unwrap().to_string())
+                    .or_default()
+                    .push((status, id.clone()));
+                created.insert(id);
+            }
+            4 => {
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                assert_eq!(body["tags"], json!([format!("t{i}")]));
+                created.insert(body["id"].as_str().unwrap().to_string());
+            }
+            _ => {
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                assert_eq!(body["parameters"]["name"], format!("n{i}"));
+                created.insert(body["id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(by_key.len(), 5);
+    for (key, answers) in &by_key {
+        let first: Vec<_> = answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .collect();
+        assert_eq!(first.len(), 1, "{key}: {answers:?}");
+        assert!(answers.iter().all(|(_, id)| *id == first[0].1), "{key}");
+    }
+    // 50 by flow, 100 by deployment, 5 with keys
+    assert_eq!(created.len(), 155);
+    let (_, n) = app.post("/api/flow_runs/count", json!({})).await;
+    assert_eq!(n, 155);
+    for id in created.iter().take(20) {
+        let (s, history) = app.get(&format!("/api/flow_runs/{id}/states")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(history.as_array().unwrap().len(), 1, "{id}");
+    }
+}
+
+/// A capped count stops at its limit, so a view can show "N+" cheaply on a large database.
+#[tokio::test]
+async fn count_stops_at_its_limit() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    for _ in 0..5 {
+        run_of(&app, &d, json!({})).await;
+    }
+    let scheduled = json!({"state": {"type": {"any_": ["SCHEDULED"]}}});
+    for (limit, want) in [
+        (json!(3), 3),
+        (json!(5), 5),
+        (json!(50), 5),
+        (json!(null), 5),
+    ] {
+        let (s, n) = app
+            .post(
+                "/api/flow_runs/count",
+                json!({"flow_runs": scheduled, "limit": limit}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{n}");
+        assert_eq!(n, want, "limit {limit}");
+    }
+    let (s, n) = app
+        .post(
+            "/api/flow_runs/count",
+            json!({"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}, "limit": 3}),
+        )
+        .await;
+    assert_eq!((s, n), (StatusCode::OK, json!(0)));
+    let (s, e) = app.post("/api/flow_runs/count", json!({"limit": 0})).await;
+    let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "limit");
+}
