@@ -9,8 +9,9 @@
 //!
 //! Figures are printed as a Markdown table; docs/BENCHMARKS.md records them.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,79 +23,8 @@ use rigel_common::state::StateType;
 use rigel_common::work_queue::{ClaimRequest, WorkQueueCreate};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::ConnectOptions;
+use support::{cpu_time, ms, percentile, status_kib, ServerProcess};
 use uuid::Uuid;
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(home: &Path) -> Server {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rigel"))
-        .args(["server", "start", "--port", "0"])
-        .env("RIGEL_HOME", home)
-        .env("RIGEL_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start rigel");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut url = String::new();
-    for line in lines.by_ref() {
-        let line = line.expect("read stderr");
-        if let Some(u) = line.trim().strip_prefix("API:") {
-            url = u.trim().to_string();
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) the process has used so far.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // fields after the command name, which is in parentheses and may contain spaces
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
-        .sum();
-    // clock ticks are 1/100 s on Linux
-    Duration::from_millis(ticks * 10)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
 
 async fn deployment(client: &RigelClient, flow: &str, name: &str) -> Uuid {
     let spec: DeploymentCreate = serde_json::from_value(serde_json::json!({
@@ -271,6 +201,8 @@ where
 
 #[tokio::main]
 async fn main() {
+    // the servers started below log only warnings
+    std::env::set_var("RIGEL_LOG", "warn");
     let quick = std::env::var_os("RIGEL_BENCH_QUICK").is_some();
     let (creates, big_runs, big_deployments, claim_runs) = if quick {
         (5_000, 50_000, 1_000, 2_000)
@@ -290,21 +222,21 @@ async fn main() {
 
     // --- run creation and memory on a fresh server
     let home = tempfile::tempdir().expect("tempdir");
-    let server = start_server(home.path());
+    let server = ServerProcess::start(home.path());
     let pid = server.child.id();
-    let client = RigelClient::new(&server.url);
+    let client = RigelClient::new(&server.api_url);
     tokio::time::sleep(Duration::from_millis(500)).await;
     rows.push((
         "server RSS idle".into(),
-        format!("{} KiB", rss_kib(pid, "VmRSS:")),
+        format!("{} KiB", status_kib(pid, "VmRSS:")),
     ));
     let d = deployment(&client, "bench", "create").await;
     if section("create") {
         let http = http_client(64);
         // opens the 64 connections and warms the server; not part of the figures
-        create_load(&http, &server.url, d, 1_000, 64).await;
+        create_load(&http, &server.api_url, d, 1_000, 64).await;
         let cpu = cpu_time(pid);
-        let (rate, lat, errors) = create_load(&http, &server.url, d, creates, 64).await;
+        let (rate, lat, errors) = create_load(&http, &server.api_url, d, creates, 64).await;
         let cpu = cpu_time(pid).saturating_sub(cpu);
         rows.push((
             format!("run creation, 64 connections, {creates} runs"),
@@ -321,11 +253,11 @@ async fn main() {
         ));
         rows.push((
             "server peak RSS under creation load".into(),
-            format!("{} KiB", rss_kib(pid, "VmHWM:")),
+            format!("{} KiB", status_kib(pid, "VmHWM:")),
         ));
     }
     if section("claims") {
-        rows.push(claims(&server.url, &client, claim_runs).await);
+        rows.push(claims(&server.api_url, &client, claim_runs).await);
     }
     drop(server);
     if section("filters") {
@@ -406,7 +338,7 @@ async fn filters(rows: &mut Vec<(String, String)>, big_runs: usize, big_deployme
     let home = tempfile::tempdir().expect("tempdir");
     {
         // create the schema by starting the server once
-        let s = start_server(home.path());
+        let s = ServerProcess::start(home.path());
         drop(s);
     }
     let t = Instant::now();
@@ -415,8 +347,8 @@ async fn filters(rows: &mut Vec<(String, String)>, big_runs: usize, big_deployme
         format!("populate {big_runs} runs / {big_deployments} deployments (direct SQL)"),
         format!("{:.1} s", t.elapsed().as_secs_f64()),
     ));
-    let server = start_server(home.path());
-    let client = RigelClient::new(&server.url);
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
     let n = 200;
     let first_page = timed(n, |_| {
         let c = client.clone();

@@ -8,69 +8,24 @@
 //! `claim → Completed` is measured on the server's own state timestamps (PENDING, when the
 //! agent claimed the run, to COMPLETED); `create → Completed` is the wall time a client sees.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::DeploymentCreate;
 use rigel_common::flow_run::DeploymentRunCreate;
 use rigel_common::state::StateType;
+use support::{ms, percentile, AgentProcess, ServerProcess};
 use uuid::Uuid;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(home: &Path) -> (Proc, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rigel"))
-        .args(["server", "start", "--port", "0"])
-        .env("RIGEL_HOME", home)
-        .env("RIGEL_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start rigel");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut url = String::new();
-    for line in lines.by_ref() {
-        let line = line.expect("read stderr");
-        if let Some(u) = line.trim().strip_prefix("API:") {
-            url = u.trim().to_string();
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), url)
-}
-
-fn start_agent(url: &str, python: &str) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_rigel"))
-        .args(["agent", "start", "bench", "--limit", "1"])
-        .env("RIGEL_API_URL", url)
-        .env("RIGEL_PYTHON", python)
-        .env("RIGEL_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the agent");
-    Proc(child)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
+fn start_agent(url: &str, python: &str) -> AgentProcess {
+    AgentProcess::start_with(
+        url,
+        "bench",
+        &["--limit", "1"],
+        &[("RIGEL_PYTHON", python), ("RIGEL_LOG", "warn")],
+    )
 }
 
 async fn deploy(client: &RigelClient, name: &str, code: &str) -> Uuid {
@@ -126,7 +81,9 @@ async fn main() {
         .unwrap_or(30);
     let pythons = std::env::var("RIGEL_BENCH_PYTHONS").unwrap_or_else(|_| "python3".into());
     let home = tempfile::tempdir().expect("tempdir");
-    let (_server, url) = start_server(home.path());
+    std::env::set_var("RIGEL_LOG", "warn");
+    let server = ServerProcess::start(home.path());
+    let url = server.api_url.clone();
     let client = RigelClient::new(&url);
     let python = deploy(
         &client,
@@ -156,7 +113,7 @@ async fn main() {
         let (claimed, wall) = measure(&client, deployment, runs).await;
         drop(agent);
         println!(
-            "| {what} | {interpreter} | {runs} | {} ms | {} ms | {} ms | {} ms |",
+            "| {what} | {interpreter} | {runs} | {} | {} | {} | {} |",
             ms(percentile(&claimed, 0.5)),
             ms(percentile(&claimed, 0.95)),
             ms(claimed[0]),

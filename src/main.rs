@@ -107,10 +107,20 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Tui(_)) {
         init_tracing();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The server (alone or in `up`) and the terminal UI use every core; the other commands wait
+    // on the network and on child processes, and one thread starts and runs them for less (an
+    // engine is started for every flow run).
+    let runtime = if matches!(
+        cli.command,
+        Command::Server(_) | Command::Up(_) | Command::Tui(_)
+    ) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -288,6 +288,11 @@ fn start_run(
         if let Ok(mut m) = in_flight.lock() {
             m.remove(&run.id);
         }
+        if status.as_ref().is_ok_and(std::process::ExitStatus::success) {
+            // the engine exits 0 only after reporting Completed to the server
+            tracing::info!("flow run '{}' finished: Completed", run.name);
+            return;
+        }
         let how = status.as_ref().map_or_else(|e| e.to_string(), describe);
         // the engine reports its own end; if it died first, the run is still open: say so
         match client.read_flow_run(run.id).await {

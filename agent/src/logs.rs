@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// Longest line kept in one record; longer output is split.
 const MAX_LINE: usize = 16 * 1024;
-/// How long records may wait before they are sent.
+/// How long a record may wait for others to share its request.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Records kept while the server is unreachable; beyond this the oldest are dropped (and said so).
 const MAX_BUFFERED: usize = 100_000;
@@ -93,49 +93,57 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<LogCreate>) {
     let mut buffer: Vec<LogCreate> = Vec::new();
     let mut dropped = 0usize;
     let mut failures = 0u32;
+    let mut closed = false;
     loop {
-        let closed = tokio::select! {
-            got = rx.recv() => match got {
-                Some(r) => { buffer.push(r); false }
-                None => true,
-            },
-            () = tokio::time::sleep(FLUSH_EVERY), if !buffer.is_empty() => false,
-        };
-        while buffer.len() < MAX_LOG_BATCH {
-            match rx.try_recv() {
-                Ok(r) => buffer.push(r),
-                Err(_) => break,
+        if buffer.is_empty() {
+            if closed {
+                return;
+            }
+            match rx.recv().await {
+                Some(r) => buffer.push(r),
+                None => return,
             }
         }
-        if !buffer.is_empty() {
-            let n = buffer.len().min(MAX_LOG_BATCH);
-            match client.create_logs(&buffer[..n]).await {
-                Ok(_) => {
-                    buffer.drain(..n);
-                    failures = 0;
-                }
-                Err(e) => {
-                    failures += 1;
-                    if failures == 1 {
-                        tracing::warn!("cannot send logs ({e}); keeping them and retrying");
-                    }
-                    if closed && failures > 5 {
-                        tracing::error!("giving up on {} log records", buffer.len());
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10))))
-                        .await;
-                }
-            }
-            if buffer.len() > MAX_BUFFERED {
-                let over = buffer.len() - MAX_BUFFERED;
-                buffer.drain(..over);
-                dropped += over;
-                tracing::warn!("dropped {dropped} log records while the server was unreachable");
+        // gather what arrives within FLUSH_EVERY of the first record: one request, not one a line
+        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
+        while !closed && buffer.len() < MAX_LOG_BATCH {
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Some(r) => buffer.push(r),
+                    None => closed = true,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        if closed && buffer.is_empty() {
-            return;
+        if failures > 0 {
+            // the server is away: keep the output flowing into the buffer, not the channel
+            while let Ok(r) = rx.try_recv() {
+                buffer.push(r);
+            }
+        }
+        let n = buffer.len().min(MAX_LOG_BATCH);
+        match client.create_logs(&buffer[..n]).await {
+            Ok(_) => {
+                buffer.drain(..n);
+                failures = 0;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!("cannot send logs ({e}); keeping them and retrying");
+                }
+                if closed && failures > 5 {
+                    tracing::error!("giving up on {} log records", buffer.len());
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
+            }
+        }
+        if buffer.len() > MAX_BUFFERED {
+            let over = buffer.len() - MAX_BUFFERED;
+            buffer.drain(..over);
+            dropped += over;
+            tracing::warn!("dropped {dropped} log records while the server was unreachable");
         }
     }
 }

@@ -106,22 +106,29 @@ pub struct AgentProcess {
 }
 
 impl AgentProcess {
+    /// An agent with short heartbeats and grace period, as the end-to-end tests want them.
     pub fn start(api_url: &str, queue: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--heartbeat-seconds", "1", "--grace-seconds", "1"];
+        args.extend_from_slice(extra);
+        Self::start_with(
+            api_url,
+            queue,
+            &args,
+            &[
+                ("RIGEL_ENGINE_HEARTBEAT_SECONDS", "0.3"),
+                ("RIGEL_LOG", "info"),
+            ],
+        )
+    }
+
+    /// `rigel agent start QUEUE ARGS…` with these environment variables added.
+    pub fn start_with(api_url: &str, queue: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let child = Command::new(rigel_bin())
-            .args([
-                "agent",
-                "start",
-                queue,
-                "--heartbeat-seconds",
-                "1",
-                "--grace-seconds",
-                "1",
-            ])
-            .args(extra)
+            .args(["agent", "start", queue])
+            .args(args)
             .env("RIGEL_API_URL", api_url)
-            .env("RIGEL_ENGINE_HEARTBEAT_SECONDS", "0.3")
             .env("NO_COLOR", "1")
-            .env("RIGEL_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

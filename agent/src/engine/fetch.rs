@@ -9,12 +9,12 @@ use rigel_common::flow_data::{DataEncoding, FlowData};
 use rigel_common::flowfile::FlowFileKind;
 
 /// Writes the flow code into `dir` and returns the file's path (named so its extension says what
-/// kind of flow file it is).
+/// kind of flow file it is) and its bytes.
 pub async fn fetch(
     client: &RigelClient,
     flow_data: &FlowData,
     dir: &Path,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<(PathBuf, Vec<u8>)> {
     let (name, bytes) = match flow_data.encoding {
         DataEncoding::Blockstorage => {
             let r = flow_data
@@ -37,8 +37,7 @@ pub async fn fetch(
                         .and_then(|p| p.as_str())
                         .ok_or_else(|| anyhow!("local storage block '{}' has no path", block.name))?;
                     let path = Path::new(root).join(&r.data);
-                    tokio::fs::read(&path)
-                        .await
+                    std::fs::read(&path)
                         .with_context(|| format!("cannot read {} (local storage block '{}')", path.display(), block.name))?
                 }
                 BlockType::S3 => bail!(
@@ -61,8 +60,7 @@ pub async fn fetch(
         }
         DataEncoding::File => {
             let path = PathBuf::from(&flow_data.blob);
-            let bytes = tokio::fs::read(&path)
-                .await
+            let bytes = std::fs::read(&path)
                 .with_context(|| format!("cannot read the flow file {}", path.display()))?;
             let name = path
                 .file_name()
@@ -74,10 +72,10 @@ pub async fn fetch(
         }
     };
     let target = dir.join(sanitize(&name));
-    tokio::fs::write(&target, &bytes)
-        .await
+    // small files, and the engine runs one flow: plain blocking I/O costs less than a thread
+    std::fs::write(&target, &bytes)
         .with_context(|| format!("cannot write {}", target.display()))?;
-    Ok(target)
+    Ok((target, bytes))
 }
 
 /// Keeps a storage key usable as a file name.

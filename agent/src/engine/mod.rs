@@ -186,12 +186,11 @@ async fn execute_logged(
         .context("reading the run's deployment")?;
     let dir = tempfile::Builder::new()
         .prefix("rigel-run-")
-        .tempdir()
+        .tempdir_in(run_dir_root())
         .context("creating a private folder for the flow's code")?;
-    let path = fetch::fetch(client, &deployment.flow_data, dir.path())
+    let (path, bytes) = fetch::fetch(client, &deployment.flow_data, dir.path())
         .await
         .context("fetching the flow's code")?;
-    let bytes = tokio::fs::read(&path).await?;
     let is_python = std::str::from_utf8(&bytes)
         .is_ok_and(|text| FlowFileKind::detect(&path, text) == FlowFileKind::Python);
     let flow: FlowDef = if is_python {
@@ -298,7 +297,17 @@ async fn execute_logged(
     Ok(outcome)
 }
 
+/// Where runs' private folders go: the user's runtime folder (`XDG_RUNTIME_DIR`, a memory file
+/// system private to the user) when there is one, else the system's temporary folder.
+fn run_dir_root() -> std::path::PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute() && d.is_dir())
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 /// Heartbeats the run; cancels execution when the run is being cancelled or was taken away.
+/// The first beat is one period after RUNNING was accepted (which said the run was ours).
 async fn heartbeat_loop(
     client: RigelClient,
     run_id: Uuid,
@@ -308,6 +317,10 @@ async fn heartbeat_loop(
     reason: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 ) {
     loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
         match client.flow_run_heartbeat(run_id, token).await {
             Ok(answer) => {
                 let why = if !answer.claim_valid {
@@ -333,10 +346,6 @@ async fn heartbeat_loop(
                 }
             }
             Err(e) => tracing::warn!("heartbeat failed: {e}"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = cancel.cancelled() => return,
         }
     }
 }
