@@ -19,9 +19,9 @@ use rigel_common::state::StateType;
 use support::{ms, percentile, AgentProcess, ServerProcess};
 use uuid::Uuid;
 
-fn start_agent(url: &str, python: &str) -> AgentProcess {
+fn start_agent(server: &ServerProcess, python: &str) -> AgentProcess {
     AgentProcess::start_with(
-        url,
+        server,
         "bench",
         &["--limit", "1"],
         &[("RIGEL_PYTHON", python), ("RIGEL_LOG", "warn")],
@@ -101,7 +101,7 @@ async fn main() {
     }
     for (what, interpreter, deployment) in cases {
         let agent = start_agent(
-            &url,
+            &server,
             if interpreter == "-" {
                 "python3"
             } else {

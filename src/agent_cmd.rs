@@ -170,6 +170,7 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
     let opts = EngineOptions {
         heartbeat: seconds("heartbeat-seconds", heartbeat_seconds)?.max(Duration::from_millis(100)),
         echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
+        code_cache: crate::config::code_cache(),
     };
     let outcome = engine::execute(client, id, token, &opts, signal_token()).await?;
     outcome_result(&outcome)

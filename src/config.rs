@@ -20,3 +20,10 @@ pub fn database_url(home: &std::path::Path) -> String {
         _ => format!("sqlite://{}", home.join("rigel.db").display()),
     }
 }
+
+/// Where engines on this machine keep content-addressed flow code between runs.
+pub fn code_cache() -> Option<PathBuf> {
+    rigel_home()
+        .ok()
+        .map(|home| home.join("cache").join("flows"))
+}

@@ -11,7 +11,6 @@ use rigel_common::client::{RigelClient, Upserted};
 use rigel_common::flow_data::FlowData;
 use rigel_common::flowfile::{FlowFile, SpecError};
 use rigel_common::spec::{self, FlowDataMode, FlowStorage, ResolvedSpec, SpecDocument};
-use sha2::{Digest, Sha256};
 
 use crate::exit::{CliError, CliResult, FAILED, INVALID};
 use crate::resolve;
@@ -204,7 +203,7 @@ async fn store_flow(
 ) -> CliResult<FlowData> {
     let block = storage_block(client, resolved.spec.flow_storage.as_ref()).await?;
     let bytes = &resolved.flow_file.source;
-    let key = content_key(bytes, path);
+    let key = rigel_common::flow_data::content_key(bytes, path);
     let kind = match block.kind {
         BlockType::Server => "Server",
         BlockType::Local => "Local",
@@ -245,20 +244,6 @@ async fn store_flow(
     Ok(FlowData::block_storage(block.id, key))
 }
 
-/// `<sha256 of the bytes>` plus the file's extension, so identical code is stored once.
-fn content_key(bytes: &[u8], path: &Path) -> String {
-    let hash: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(ext) if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
-            format!("{hash}.{ext}")
-        }
-        _ => hash,
-    }
-}
-
 /// The block a spec names, the one it describes (created or reused), else the server's default,
 /// else the server's own `server` block.
 async fn storage_block(client: &RigelClient, storage: Option<&FlowStorage>) -> CliResult<Block> {
@@ -276,21 +261,5 @@ async fn storage_block(client: &RigelClient, storage: Option<&FlowStorage>) -> C
                 Ok(client.create_block(&create).await?.0)
             }
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_keys_depend_on_bytes_and_keep_the_extension() {
-        let a = content_key(b"echo hi", Path::new("x/hello.sh"));
-        let b = content_key(b"echo hi", Path::new("y/other.sh"));
-        let c = content_key(b"echo bye", Path::new("x/hello.sh"));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(a.ends_with(".sh") && a.len() == 64 + 3, "{a}");
-        assert_eq!(content_key(b"x", Path::new("Makefile")).len(), 64);
     }
 }

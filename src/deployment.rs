@@ -391,6 +391,7 @@ async fn execute(
     );
     let opts = rigel_agent::engine::EngineOptions {
         echo: true,
+        code_cache: crate::config::code_cache(),
         ..Default::default()
     };
     let outcome = rigel_agent::engine::execute(

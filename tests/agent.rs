@@ -102,7 +102,7 @@ async fn the_seed_hello_world_runs_through_an_agent() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     let d = client
         .read_deployment_by_name("hello-world", "hello-trillian")
         .await
@@ -140,7 +140,7 @@ async fn failing_tasks_retry_then_fail_the_run_and_timeouts_stop_tasks() {
     let d = deploy(&client, "flaky", flaky, None).await;
     let slow = "flows:\n  - name: slow\n    tasks:\n      - name: sleepy\n        run: sleep 30\n        timeout_seconds: 1\n";
     let d2 = deploy(&client, "slow", slow, None).await;
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
     let r2 = run(&client, d2, serde_json::json!({})).await;
     let done = finished(&client, r.id, 30).await;
@@ -190,7 +190,7 @@ async fn cancel_a_long_run_and_crash_when_the_engine_dies() {
     let server = ServerProcess::start(home.path());
     let client = RigelClient::new(&server.api_url);
     let d = deploy(&client, "long", "#!/bin/sh\necho started\nsleep 60\n", None).await;
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
     let out = std::process::Command::new(support::rigel_bin())
@@ -232,7 +232,7 @@ async fn unavailable_flow_runners_fail_at_submission() {
         Some(serde_json::json!({"type": "docker", "config": {"image": "x"}})),
     )
     .await;
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
     let done = finished(&client, r.id, 30).await;
     assert_eq!(done.state.kind, StateType::Failed);
@@ -259,7 +259,7 @@ async fn a_run_survives_a_server_restart() {
         None,
     )
     .await;
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
     assert!(server.terminate());
@@ -291,8 +291,8 @@ async fn two_agents_execute_three_hundred_runs_exactly_once() {
     for _ in 0..RUNS {
         ids.push(run(&client, d, serde_json::json!({})).await.id);
     }
-    let _a = AgentProcess::start(&server.api_url, "default", &["--limit", "8", "--name", "a"]);
-    let _b = AgentProcess::start(&server.api_url, "default", &["--limit", "8", "--name", "b"]);
+    let _a = AgentProcess::start(&server, "default", &["--limit", "8", "--name", "a"]);
+    let _b = AgentProcess::start(&server, "default", &["--limit", "8", "--name", "b"]);
     for id in &ids {
         let done = finished(&client, *id, 180).await;
         assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
@@ -321,7 +321,7 @@ async fn the_reaper_crashes_a_run_whose_agent_and_engine_were_killed() {
     );
     let client = RigelClient::new(&server.api_url);
     let d = deploy(&client, "doomed", "#!/bin/sh\nsleep 60\n", None).await;
-    let mut agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let mut agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
     // the machine "dies": agent and engine killed without a chance to report
@@ -353,7 +353,7 @@ async fn a_scheduled_deployment_runs_on_its_own() {
     }))
     .unwrap();
     let (d, _) = client.create_deployment(&spec).await.unwrap();
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     let filter = rigel_common::flow_run::FlowRunFilter {
         flow_runs: rigel_common::flow_run::FlowRunCriteria {
             deployment_id: Some(AnyFilter::new([d.id])),
@@ -371,4 +371,95 @@ async fn a_scheduled_deployment_runs_on_its_own() {
     })
     .await;
     assert!(logs(&client, done.id).await.contains(&"tick".to_string()));
+}
+
+/// `rigel deployment execute`: the flow runs in the foreground (no agent), tracked as a run; its
+/// code, stored under its content hash, is kept in `RIGEL_HOME/cache/flows` for the next run,
+/// and a damaged copy there is fetched again rather than run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_execute_runs_in_the_foreground_and_caches_the_code() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let rigel = |args: &[&str]| {
+        std::process::Command::new(support::rigel_bin())
+            .args(args)
+            .env("RIGEL_API_URL", &server.api_url)
+            .env("RIGEL_HOME", home.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = rigel(&["deployment", "create", &example("hello-daily.yaml")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = client
+        .read_deployment_by_name("hello-world", "hello-world-daily")
+        .await
+        .unwrap();
+    let blob: serde_json::Value = serde_json::from_str(&d.flow_data.blob).unwrap();
+    let key = blob["data"].as_str().unwrap().to_string();
+    let cached = home.path().join("cache").join("flows").join(&key);
+    let code = std::fs::read_to_string(example("hello_world.sh")).unwrap();
+
+    let execute = || {
+        rigel(&[
+            "deployment",
+            "execute",
+            "hello-world/hello-world-daily",
+            "-p",
+            "name=Marvin",
+        ])
+    };
+    let out = execute();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Hello Marvin!"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&cached).unwrap(), code);
+
+    std::fs::write(&cached, "#!/bin/sh\necho tampered\n").unwrap();
+    let out = execute();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Hello Marvin!") && !stdout.contains("tampered"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&cached).unwrap(), code);
+
+    // (the deployment's schedule adds Scheduled runs of its own)
+    let runs = client.filter_flow_runs(&Default::default()).await.unwrap();
+    let completed = runs.iter().filter(|r| r.state.kind == StateType::Completed);
+    assert_eq!(completed.count(), 2, "{runs:?}");
+    // a failing flow: execute exits non-zero and the run is Failed
+    std::fs::write(home.path().join("fail.sh"), "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::write(
+        home.path().join("fail.yaml"),
+        "name: fail\nflow_location: ./fail.sh\nflow_name: fail\n",
+    )
+    .unwrap();
+    let out = rigel(&[
+        "deployment",
+        "create",
+        home.path().join("fail.yaml").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rigel(&["deployment", "execute", "fail/fail"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exit code 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

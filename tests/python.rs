@@ -152,7 +152,7 @@ async fn the_seed_python_examples_are_created_and_run_through_an_agent() {
     assert_eq!(sub.flow_runner.kind.as_str(), "subprocess");
     assert_eq!(sub.flow_runner.config["env"]["GREETING"], "Howdy");
 
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
 
     // the single-file deployment: its DeploymentSpec line is harmless at run time
     let r = run(&client, "hello-world", "hello-world", serde_json::json!({})).await;
@@ -312,7 +312,7 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
     .unwrap();
     let out = create(&server.api_url, tmp.path(), &[&spec], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
 
     // a task that fails once, then succeeds: one task run, two attempts
     let r = run(&client, "tasks", "t", serde_json::json!({})).await;
@@ -563,7 +563,7 @@ async fn the_subprocess_runner_chooses_the_interpreter() {
     .unwrap();
     let out = create(&server.api_url, tmp.path(), &[&spec], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
 
     let r = run(&client, "which", "venv", serde_json::json!({})).await;
     let done = finished(&client, r.id).await;

@@ -147,7 +147,7 @@ fn quick_run_from_the_tui_runs_and_the_agent_shows() {
     tui.wait_for(&name, 10);
 
     // an agent takes it; the run view follows it to the end, logs included
-    let _agent = AgentProcess::start(&server.api_url, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", &[]);
     tui.keys(&["1", "o"]);
     tui.wait_for(&format!("Flow run {name}"), 10);
     let screen = tui.wait_for("✓ Completed", 60);

@@ -1,6 +1,9 @@
 //! `flow_data`: the DataDocument telling an agent where a deployment's flow code is.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::validation::FieldError;
@@ -106,5 +109,65 @@ mod tests {
             blob: "{".into(),
         };
         assert!(bad_json.validate().is_err());
+    }
+}
+
+/// The storage key of flow code: the SHA-256 of its bytes in hex, plus the file's extension, so
+/// identical code is stored once and the key still says what kind of file it is.
+pub fn content_key(bytes: &[u8], path: &Path) -> String {
+    let hash = sha256_hex(bytes);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            format!("{hash}.{ext}")
+        }
+        _ => hash,
+    }
+}
+
+/// The hash part of a key shaped like a content key (64 lowercase hex digits, then an optional
+/// extension); None for any other key.
+pub fn content_key_hash(key: &str) -> Option<&str> {
+    let (hash, ext) = key.split_once('.').unwrap_or((key, ""));
+    let hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let ext_ok = ext.chars().all(|c| c.is_ascii_alphanumeric());
+    (hex && ext_ok).then_some(hash)
+}
+
+/// Whether `key` is a content key and `bytes` are what it names.
+pub fn is_content_key_of(key: &str, bytes: &[u8]) -> bool {
+    content_key_hash(key).is_some_and(|hash| hash == sha256_hex(bytes))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod content_key_tests {
+    use super::*;
+
+    #[test]
+    fn content_keys_depend_on_bytes_and_keep_the_extension() {
+        let a = content_key(b"echo hi", Path::new("x/hello.sh"));
+        let b = content_key(b"echo hi", Path::new("y/other.sh"));
+        let c = content_key(b"echo bye", Path::new("x/hello.sh"));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.ends_with(".sh"));
+        assert_eq!(content_key(b"x", Path::new("Makefile")).len(), 64);
+    }
+
+    #[test]
+    fn only_keys_that_hash_their_bytes_match() {
+        let key = content_key(b"echo hi", Path::new("hello.sh"));
+        assert!(is_content_key_of(&key, b"echo hi"));
+        assert!(!is_content_key_of(&key, b"echo bye"));
+        assert!(!is_content_key_of("hello.sh", b"echo hi"));
+        assert_eq!(content_key_hash(&key), Some(&key[..64]));
+        assert_eq!(content_key_hash("flows/../x.sh"), None);
+        assert_eq!(content_key_hash(&key.to_uppercase()), None);
     }
 }

@@ -17,6 +17,8 @@ pub fn rigel_bin() -> PathBuf {
 pub struct ServerProcess {
     pub child: Child,
     pub api_url: String,
+    /// Its `RIGEL_HOME`, which the agents started for it share.
+    pub home: PathBuf,
     /// Lines the server printed on stderr after its address line.
     pub stderr: mpsc::Receiver<String>,
 }
@@ -67,6 +69,7 @@ impl ServerProcess {
         Self {
             child,
             api_url: api_url.unwrap_or_default(),
+            home: home.to_path_buf(),
             stderr: rx,
         }
     }
@@ -107,11 +110,11 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     /// An agent with short heartbeats and grace period, as the end-to-end tests want them.
-    pub fn start(api_url: &str, queue: &str, extra: &[&str]) -> Self {
+    pub fn start(server: &ServerProcess, queue: &str, extra: &[&str]) -> Self {
         let mut args = vec!["--heartbeat-seconds", "1", "--grace-seconds", "1"];
         args.extend_from_slice(extra);
         Self::start_with(
-            api_url,
+            server,
             queue,
             &args,
             &[
@@ -121,12 +124,19 @@ impl AgentProcess {
         )
     }
 
-    /// `rigel agent start QUEUE ARGS…` with these environment variables added.
-    pub fn start_with(api_url: &str, queue: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
+    /// `rigel agent start QUEUE ARGS…` for `server` (and in its `RIGEL_HOME`) with these
+    /// environment variables added.
+    pub fn start_with(
+        server: &ServerProcess,
+        queue: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let child = Command::new(rigel_bin())
             .args(["agent", "start", queue])
             .args(args)
-            .env("RIGEL_API_URL", api_url)
+            .env("RIGEL_API_URL", &server.api_url)
+            .env("RIGEL_HOME", &server.home)
             .env("NO_COLOR", "1")
             .envs(envs.iter().copied())
             .stdin(Stdio::null())

@@ -1,20 +1,34 @@
-//! Fetching a deployment's flow code (its `flow_data`) into the engine's private folder.
+//! Fetching a deployment's flow code (its `flow_data`) into the engine's private folder, or
+//! from the agent machine's code cache.
+//!
+//! Code in a server storage block under a content key (the SHA-256 of its bytes, as
+//! `rigel deployment create` stores it) can't change without its key changing, so after one
+//! download it is kept in the cache folder and later runs read it from there: no request, no
+//! copy. Only bytes whose hash matches their key are cached.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 use rigel_common::block::BlockType;
 use rigel_common::client::RigelClient;
-use rigel_common::flow_data::{DataEncoding, FlowData};
+use rigel_common::flow_data::{content_key_hash, is_content_key_of, DataEncoding, FlowData};
 use rigel_common::flowfile::FlowFileKind;
 
-/// Writes the flow code into `dir` and returns the file's path (named so its extension says what
-/// kind of flow file it is) and its bytes.
+/// Flow code, ready to run.
+pub struct FlowCode {
+    /// A file named so its extension says what kind of flow file it is.
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// Fetches the flow code: from `cache` when it holds it, else from its storage (then into
+/// `cache` when it is content-addressed, else into the folder `private_dir` makes).
 pub async fn fetch(
     client: &RigelClient,
     flow_data: &FlowData,
-    dir: &Path,
-) -> anyhow::Result<(PathBuf, Vec<u8>)> {
+    cache: Option<&Path>,
+    private_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<FlowCode> {
     let (name, bytes) = match flow_data.encoding {
         DataEncoding::Blockstorage => {
             let r = flow_data
@@ -26,10 +40,22 @@ pub async fn fetch(
                 .await
                 .with_context(|| format!("storage block {}", r.block_id))?;
             let bytes = match block.kind {
-                BlockType::Server => client
-                    .get_block_data(block.id, &r.data)
-                    .await
-                    .with_context(|| format!("flow code '{}' in storage block '{}'", r.data, block.name))?,
+                BlockType::Server => {
+                    let cached = cache.filter(|_| content_key_hash(&r.data).is_some());
+                    if let Some(code) = cached.and_then(|c| read_cached(c, &r.data)) {
+                        return Ok(code);
+                    }
+                    let bytes = client
+                        .get_block_data(block.id, &r.data)
+                        .await
+                        .with_context(|| format!("flow code '{}' in storage block '{}'", r.data, block.name))?;
+                    if let Some(cache) = cached {
+                        if let Some(path) = store_cached(cache, &r.data, &bytes) {
+                            return Ok(FlowCode { path, bytes });
+                        }
+                    }
+                    bytes
+                }
                 BlockType::Local => {
                     let root = block
                         .config
@@ -71,11 +97,48 @@ pub async fn fetch(
             bail!("flow_data with encoding 'json' holds no flow code this engine can run")
         }
     };
-    let target = dir.join(sanitize(&name));
+    let target = private_dir()?.join(sanitize(&name));
     // small files, and the engine runs one flow: plain blocking I/O costs less than a thread
     std::fs::write(&target, &bytes)
         .with_context(|| format!("cannot write {}", target.display()))?;
-    Ok((target, bytes))
+    Ok(FlowCode {
+        path: target,
+        bytes,
+    })
+}
+
+/// The cached copy of the code under content key `key`, if it is there and intact.
+fn read_cached(cache: &Path, key: &str) -> Option<FlowCode> {
+    let path = cache.join(key);
+    let bytes = std::fs::read(&path).ok()?;
+    // a damaged or truncated copy is fetched again (and replaced)
+    is_content_key_of(key, &bytes).then_some(FlowCode { path, bytes })
+}
+
+/// Keeps `bytes` in the cache when they are what `key` names; returns the cached file. Written
+/// to a temporary name and renamed, so concurrent engines never see half a file.
+fn store_cached(cache: &Path, key: &str, bytes: &[u8]) -> Option<PathBuf> {
+    if !is_content_key_of(key, bytes) {
+        return None;
+    }
+    let write = || -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(cache)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(cache)?;
+        std::io::Write::write_all(&mut tmp, bytes)?;
+        let target = cache.join(key);
+        tmp.persist(&target).map_err(|e| e.error)?;
+        Ok(target)
+    };
+    match write() {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::warn!(
+                "cannot keep flow code in the cache {}: {e}",
+                cache.display()
+            );
+            None
+        }
+    }
 }
 
 /// Keeps a storage key usable as a file name.

@@ -28,6 +28,9 @@ pub struct EngineOptions {
     pub heartbeat: Duration,
     /// Also print the flow's output to this process's stdout.
     pub echo: bool,
+    /// Where content-addressed flow code is kept between runs (see `fetch`); None: fetch
+    /// every time.
+    pub code_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -35,6 +38,7 @@ impl Default for EngineOptions {
         Self {
             heartbeat: Duration::from_secs(5),
             echo: false,
+            code_cache: None,
         }
     }
 }
@@ -184,13 +188,30 @@ async fn execute_logged(
         .read_deployment(deployment_id)
         .await
         .context("reading the run's deployment")?;
-    let dir = tempfile::Builder::new()
-        .prefix("rigel-run-")
-        .tempdir_in(run_dir_root())
-        .context("creating a private folder for the flow's code")?;
-    let (path, bytes) = fetch::fetch(client, &deployment.flow_data, dir.path())
-        .await
-        .context("fetching the flow's code")?;
+    // made only when needed: code outside the cache, the Python module
+    let mut dir: Option<tempfile::TempDir> = None;
+    let mut private_dir = || -> anyhow::Result<std::path::PathBuf> {
+        if dir.is_none() {
+            dir = Some(
+                tempfile::Builder::new()
+                    .prefix("rigel-run-")
+                    .tempdir_in(run_dir_root())
+                    .context("creating a private folder for the flow's code")?,
+            );
+        }
+        Ok(dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default())
+    };
+    let fetch::FlowCode { path, bytes } = fetch::fetch(
+        client,
+        &deployment.flow_data,
+        opts.code_cache.as_deref(),
+        &mut private_dir,
+    )
+    .await
+    .context("fetching the flow's code")?;
     let is_python = std::str::from_utf8(&bytes)
         .is_ok_and(|text| FlowFileKind::detect(&path, text) == FlowFileKind::Python);
     let flow: FlowDef = if is_python {
@@ -262,7 +283,10 @@ async fn execute_logged(
     env.insert("RIGEL_DEPLOYMENT_NAME".into(), deployment.full_name());
     env.insert("RIGEL_API_URL".into(), client.base_url().to_string());
     let outcome = if is_python {
-        python::run_flow(&path, &flow.name, dir.path(), &env, logger, &cancel).await
+        match private_dir() {
+            Ok(dir) => python::run_flow(&path, &flow.name, &dir, &env, logger, &cancel).await,
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        }
     } else if flow.tasks.is_empty() {
         let mut cmd = script::command_for(&path, &bytes);
         cmd.envs(&env);
