@@ -30,8 +30,6 @@ use serde::Serialize;
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use uuid::Uuid;
 
-use crate::AppState;
-
 /// Sizes of the event stream's buffers.
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
@@ -563,17 +561,6 @@ impl Drop for Subscription {
             {
                 inner.followers.remove(&run);
             }
-        }
-    }
-}
-
-/// Publishes the accepted state change of run `id`. Reads the run for the event's other fields;
-/// if that read fails the event is skipped (and logged), never the request.
-pub async fn flow_run_state_changed(state: &AppState, id: Uuid, new_state: &State) {
-    match crate::db::flow_runs::get(&state.db, id).await {
-        Ok(run) => state.events.flow_run_state(&run, new_state, false),
-        Err(e) => {
-            tracing::warn!(flow_run = %id, error = %e, "cannot read the run for its state event")
         }
     }
 }

@@ -129,17 +129,27 @@ pub async fn heartbeat(
     runs_in_flight: &[Uuid],
     at: &Liveness,
 ) -> ApiResult<Agent> {
-    let row: Option<AgentRow> = sqlx::query_as(&format!(
-        "UPDATE agent SET last_heartbeat = ?, runs_in_flight = ?,
-             work_queue_id = COALESCE(work_queue_id,
-                 (SELECT q.id FROM work_queue q WHERE q.name = agent.work_queue_name))
-         WHERE id = ? RETURNING {COLUMNS}"
-    ))
-    .bind(to_micros(at.now))
-    .bind(to_json(&runs_in_flight))
-    .bind(id)
-    .fetch_optional(&db.write)
-    .await?;
+    let now = to_micros(at.now);
+    let runs_in_flight = to_json(&runs_in_flight);
+    let row: Option<AgentRow> = db
+        .writer
+        .run(move |conn| {
+            Box::pin(async move {
+                Ok(sqlx::query_as(&format!(
+                    "UPDATE agent SET last_heartbeat = ?, runs_in_flight = ?,
+                         work_queue_id = COALESCE(work_queue_id,
+                             (SELECT q.id FROM work_queue q WHERE q.name = agent.work_queue_name))
+                     WHERE id = ? RETURNING {COLUMNS}"
+                ))
+                .bind(now)
+                .bind(runs_in_flight)
+                .bind(id)
+                .fetch_optional(conn)
+                .await?)
+            })
+        })
+        .await?;
+    // decoded outside the writer, which other writes are waiting for
     row.ok_or_else(|| not_found(id))?.into_agent(at)
 }
 

@@ -53,15 +53,39 @@ pub(crate) fn parse_state_type(s: &str) -> ApiResult<StateType> {
     StateType::parse(s).ok_or_else(|| ApiError::Internal(format!("corrupt state type {s:?}")))
 }
 
+/// A state from its stored columns (type, name, timestamp, message, scheduled time), as runs
+/// and the history tables of flow and task runs keep them.
+pub(crate) fn state_from_columns(
+    kind: &str,
+    name: String,
+    timestamp: i64,
+    message: Option<String>,
+    scheduled_time: Option<i64>,
+) -> ApiResult<State> {
+    Ok(State {
+        kind: parse_state_type(kind)?,
+        name,
+        timestamp: from_micros(timestamp),
+        message,
+        scheduled_time: scheduled_time.map(from_micros),
+    })
+}
+
+/// The generated name of a run given none, derived from its id.
+pub(crate) fn default_run_name(id: &Uuid) -> String {
+    let b = id.as_bytes();
+    rigel_common::names::run_name(u16::from_be_bytes([b[14], b[15]]))
+}
+
 impl FlowRunRow {
     pub fn state(&self) -> ApiResult<State> {
-        Ok(State {
-            kind: parse_state_type(&self.state_type)?,
-            name: self.state_name.clone(),
-            timestamp: from_micros(self.state_timestamp),
-            message: self.state_message.clone(),
-            scheduled_time: self.state_scheduled_time.map(from_micros),
-        })
+        state_from_columns(
+            &self.state_type,
+            self.state_name.clone(),
+            self.state_timestamp,
+            self.state_message.clone(),
+            self.state_scheduled_time,
+        )
     }
 
     pub fn into_api(self) -> ApiResult<FlowRun> {
@@ -424,20 +448,26 @@ pub async fn heartbeat(
     claim_token: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> ApiResult<rigel_common::flow_run::RunHeartbeatAnswer> {
-    let mut tx = db.begin_write().await?;
-    let row = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let claim_valid = row.claim_token == claim_token;
-    if claim_valid {
-        sqlx::query(
-            "INSERT INTO flow_run_heartbeat (flow_run_id, last_seen) VALUES (?, ?)
-             ON CONFLICT (flow_run_id) DO UPDATE SET last_seen = excluded.last_seen",
-        )
-        .bind(id)
-        .bind(to_micros(now))
-        .execute(&mut *tx)
+    let (row, claim_valid) = db
+        .writer
+        .run(move |conn| {
+            Box::pin(async move {
+                let row = find(&mut *conn, id).await?.ok_or_else(|| not_found(id))?;
+                let claim_valid = row.claim_token == claim_token;
+                if claim_valid {
+                    sqlx::query(
+                        "INSERT INTO flow_run_heartbeat (flow_run_id, last_seen) VALUES (?, ?)
+                         ON CONFLICT (flow_run_id) DO UPDATE SET last_seen = excluded.last_seen",
+                    )
+                    .bind(id)
+                    .bind(to_micros(now))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok((row, claim_valid))
+            })
+        })
         .await?;
-    }
-    tx.commit().await?;
     Ok(rigel_common::flow_run::RunHeartbeatAnswer {
         state: row.state()?,
         claim_valid,

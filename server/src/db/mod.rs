@@ -5,6 +5,7 @@
 //! of reader connections that never block on it.
 
 pub mod agents;
+mod batch;
 pub mod blocks;
 pub mod deployments;
 pub mod flow_runs;
@@ -37,8 +38,6 @@ pub struct Db {
     pub write: SqlitePool,
     pub read: SqlitePool,
     pub writer: writer::Writer,
-    /// Deployments' run defaults, kept valid by hooks on the write connection.
-    pub deployments: Arc<run_defaults::DeploymentCache>,
     /// Run creations waiting to be written together.
     pub run_creations: Arc<run_creations::RunCreations>,
 }
@@ -73,6 +72,7 @@ impl Db {
             url: url.to_string(),
             source,
         };
+        // Deployments' run defaults, kept valid by hooks on the write connection.
         let deployments = Arc::new(run_defaults::DeploymentCache::default());
         let watched = Arc::clone(&deployments);
         let write = SqlitePoolOptions::new()
@@ -107,13 +107,12 @@ impl Db {
         let writer = writer::Writer::start(write.clone());
         let run_creations = Arc::new(run_creations::RunCreations::new(
             writer.clone(),
-            Arc::clone(&deployments),
+            deployments,
         ));
         Ok(Self {
             write,
             read,
             writer,
-            deployments,
             run_creations,
         })
     }
@@ -126,7 +125,17 @@ impl Db {
                 "a write job tried to open its own write transaction".into(),
             ));
         }
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        // Begun in a task of its own, which the caller going away does not cancel. sqlx marks
+        // the connection as inside a transaction as soon as BEGIN ran, then awaits once more
+        // before it hands out the `Transaction`; a caller dropped there (a client that hung up)
+        // would send the connection back to the pool with that transaction open and nothing to
+        // roll it back, so later writes on it would never commit. From the task, the
+        // `Transaction` is always built, and dropped (rolled back) if nobody waits for it.
+        let write = self.write.clone();
+        tokio::spawn(async move { write.begin_with("BEGIN IMMEDIATE").await })
+            .await
+            .map_err(|e| ApiError::Internal(format!("beginning a write transaction failed: {e}")))?
+            .map_err(ApiError::from)
     }
 
     /// Finishes the queued writes, then closes every connection.
@@ -185,4 +194,56 @@ pub fn push_tags_superset(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, ta
         .push(") want WHERE want.value NOT IN (SELECT value FROM json_each(")
         .push(col)
         .push(")))");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{poll_fn, Future};
+    use std::sync::atomic::Ordering;
+    use std::task::Poll;
+
+    use super::*;
+
+    /// A caller that goes away while its write transaction begins (a client hanging up) must not
+    /// leave the write connection inside a transaction: the writes after it would never commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_begin_leaves_no_transaction_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cancel.db").display());
+        let db = Db::open(&url).await.unwrap();
+        sqlx::query("CREATE TABLE scratch (n INTEGER NOT NULL)")
+            .execute(&db.write)
+            .await
+            .unwrap();
+        let mut n = 0i64;
+        for polls in 1..=12 {
+            for _ in 0..20 {
+                {
+                    let mut begin = std::pin::pin!(db.begin_write());
+                    for _ in 0..polls {
+                        let ready = poll_fn(|cx| Poll::Ready(begin.as_mut().poll(cx).is_ready()));
+                        if ready.await {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+                n += 1;
+                sqlx::query("INSERT INTO scratch (n) VALUES (?)")
+                    .bind(n)
+                    .execute(&db.write)
+                    .await
+                    .unwrap();
+                // committed: another connection sees it at once
+                let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scratch")
+                    .fetch_one(&db.read)
+                    .await
+                    .unwrap();
+                assert_eq!(seen, n, "after a begin dropped within {polls} polls");
+            }
+        }
+        db.writer.run(|_| Box::pin(async { Ok(()) })).await.unwrap();
+        assert_eq!(db.writer.stats().begin_failures.load(Ordering::Relaxed), 0);
+        db.close().await;
+    }
 }

@@ -17,7 +17,8 @@ use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::flow_runs::{self, initial_state, FlowRunRow, NewRun, COLUMNS};
+use super::batch;
+use super::flow_runs::{self, default_run_name, initial_state, FlowRunRow, NewRun, COLUMNS};
 use super::run_defaults::DeploymentCache;
 use super::writer::Writer;
 use super::{from_micros, to_json, to_micros};
@@ -218,7 +219,7 @@ async fn insert_many(
         .map(|(i, run, now)| (i, Row::new(run, now)))
         .collect();
     while !rows.is_empty() {
-        let tail = rows.split_off(chunk_len(rows.len()));
+        let tail = rows.split_off(batch::chunk_len(rows.len(), CHUNK));
         let chunk = std::mem::replace(&mut rows, tail);
         let refs: Vec<&Row> = chunk.iter().map(|(_, r)| r).collect();
         let written = write_rows(conn, &refs).await;
@@ -245,47 +246,35 @@ async fn insert_many(
     answers
 }
 
-/// Most runs per INSERT. Shorter remainders use the largest power of two that fits, so a few
-/// statements cover every size and each keeps its slot in the prepared-statement cache.
+/// Most runs per INSERT (shorter remainders are split into powers of two, see `batch`).
 const CHUNK: usize = 32;
-
-fn chunk_len(remaining: usize) -> usize {
-    let n = remaining.clamp(1, CHUNK);
-    1 << (usize::BITS - 1 - n.leading_zeros())
-}
 
 /// `INSERT_ROWS[k]` writes 2^k runs with their history rows, inside a savepoint so that a
 /// failure part-way leaves nothing behind.
 static INSERT_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    (0..=CHUNK.trailing_zeros())
-        .map(|k| {
-            let n = 1usize << k;
-            let runs =
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; n];
-            let states = vec!["(?, ?, ?, ?, ?, ?, ?, NULL)"; n];
-            format!(
-                "SAVEPOINT new_runs;
-                 INSERT INTO flow_run (id, name, flow_id, deployment_id, parameters, tags,
-                 idempotency_key, auto_scheduled, flow_runner, flow_runner_type, state_type,
-                 state_name, state_timestamp, state_message, state_scheduled_time, run_count,
-                 expected_start_time, next_scheduled_start_time, start_time, end_time, created,
-                 updated) VALUES {};
-                 INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
-                 scheduled_time, transition_id) VALUES {};
-                 RELEASE new_runs",
-                runs.join(", "),
-                states.join(", ")
-            )
-        })
-        .collect()
+    batch::statements(CHUNK, |n| {
+        format!(
+            "SAVEPOINT new_runs;
+             INSERT INTO flow_run (id, name, flow_id, deployment_id, parameters, tags,
+             idempotency_key, auto_scheduled, flow_runner, flow_runner_type, state_type,
+             state_name, state_timestamp, state_message, state_scheduled_time, run_count,
+             expected_start_time, next_scheduled_start_time, start_time, end_time, created,
+             updated) VALUES {};
+             INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
+             scheduled_time, transition_id) VALUES {};
+             RELEASE new_runs",
+            batch::values(
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                n
+            ),
+            batch::values("(?, ?, ?, ?, ?, ?, ?, NULL)", n)
+        )
+    })
 });
 
 /// Writes the rows (a power-of-two count up to [`CHUNK`]) in one round trip: all or none.
 async fn write_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> ApiResult<()> {
-    let sql = INSERT_ROWS
-        .get(rows.len().trailing_zeros() as usize)
-        .filter(|_| rows.len().is_power_of_two())
-        .ok_or_else(|| ApiError::Internal(format!("no statement inserts {} runs", rows.len())))?;
+    let sql = batch::statement(&INSERT_ROWS, rows.len())?;
     let mut q = sqlx::query(sql);
     for r in rows {
         q = q
@@ -354,10 +343,7 @@ impl Row {
         let mut state = initial_state(&run.state, from_micros(now_us));
         let scheduled = state.scheduled_time.map(to_micros);
         state.scheduled_time = scheduled.map(from_micros);
-        let name = run.name.clone().unwrap_or_else(|| {
-            let b = id.as_bytes();
-            rigel_common::names::run_name(u16::from_be_bytes([b[14], b[15]]))
-        });
+        let name = run.name.clone().unwrap_or_else(|| default_run_name(&id));
         let (start_time, run_count, end_time) = match state.kind {
             StateType::Running => (Some(now_us), 1, None),
             k if k.is_terminal() => (None, 0, Some(now_us)),

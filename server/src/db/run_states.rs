@@ -2,8 +2,10 @@
 //! `orchestration::decide` and keeps the run's columns and history in step, in one transaction.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
+use rigel_common::flow_run::FlowRun;
 use rigel_common::state::{
     SetState, SetStateDetails, SetStateResult, SetStateStatus, State, StateCreate, StateType,
 };
@@ -82,13 +84,13 @@ struct StateRow {
 
 impl StateRow {
     fn into_state(self) -> ApiResult<State> {
-        Ok(State {
-            kind: flow_runs::parse_state_type(&self.kind)?,
-            name: self.name,
-            timestamp: from_micros(self.timestamp),
-            message: self.message,
-            scheduled_time: self.scheduled_time.map(from_micros),
-        })
+        flow_runs::state_from_columns(
+            &self.kind,
+            self.name,
+            self.timestamp,
+            self.message,
+            self.scheduled_time,
+        )
     }
 }
 
@@ -278,19 +280,32 @@ pub(crate) async fn apply_many(
     write_changes(conn, &changes, now).await
 }
 
-/// `POST /api/flow_runs/{id}/set_state`.
+/// `POST /api/flow_runs/{id}/set_state`. With the answer comes the run as this call updated it,
+/// for its state event: `None` when the state did not change (a refusal, or a replayed
+/// transition answered as before) or the updated run cannot be decoded (logged).
 pub async fn set_flow_run_state(
     db: &Db,
     id: Uuid,
     proposal: &SetState,
     now: DateTime<Utc>,
-) -> ApiResult<SetStateResult> {
+) -> ApiResult<(SetStateResult, Option<FlowRun>)> {
     let proposal = proposal.clone();
-    db.writer
+    let (result, updated) = db
+        .writer
         .run(move |conn| {
             Box::pin(async move { set_flow_run_state_in(conn, id, &proposal, now).await })
         })
-        .await
+        .await?;
+    // decoded outside the writer, which other writes are waiting for; a failure costs the event
+    // only, never the answer
+    let updated = updated.and_then(|row| match row.into_api() {
+        Ok(run) => Some(run),
+        Err(e) => {
+            tracing::warn!(flow_run = %id, error = %e, "cannot decode the run for its state event");
+            None
+        }
+    });
+    Ok((result, updated))
 }
 
 async fn set_flow_run_state_in(
@@ -298,7 +313,7 @@ async fn set_flow_run_state_in(
     id: Uuid,
     proposal: &SetState,
     now: DateTime<Utc>,
-) -> ApiResult<SetStateResult> {
+) -> ApiResult<(SetStateResult, Option<FlowRunRow>)> {
     let row = flow_runs::find(&mut *tx, id)
         .await?
         .ok_or_else(|| flow_runs::not_found(id))?;
@@ -316,7 +331,7 @@ async fn set_flow_run_state_in(
             let claim_token = (seen.kind == StateType::Pending.as_str())
                 .then_some(row.claim_token)
                 .flatten();
-            return Ok(SetStateResult {
+            let answer = SetStateResult {
                 status: SetStateStatus::Accept,
                 state: seen.into_state()?,
                 details: SetStateDetails {
@@ -324,7 +339,8 @@ async fn set_flow_run_state_in(
                     delay_seconds: None,
                     claim_token,
                 },
-            });
+            };
+            return Ok((answer, None));
         }
     }
     let snapshot = RunSnapshot {
@@ -332,55 +348,58 @@ async fn set_flow_run_state_in(
         claim_token: row.claim_token,
         next_scheduled_start_time: row.next_scheduled_start_time.map(from_micros),
     };
-    let current = snapshot.state.clone();
-    let result = match decide(&snapshot, proposal, now, RunKind::Flow) {
-        Decision::Accept(to) => {
-            let holder = match to.kind {
-                StateType::Pending => Holder::Claim {
-                    agent_id: None,
-                    work_queue_id: None,
-                    token: Uuid::now_v7(),
-                },
-                StateType::Scheduled => Holder::Release,
-                _ => Holder::Keep,
-            };
-            let updated = apply(tx, &row, &to, holder, proposal.transition_id, now).await?;
-            let claim_token = (to.kind == StateType::Pending)
-                .then_some(updated.claim_token)
-                .flatten();
-            SetStateResult {
-                status: SetStateStatus::Accept,
-                state: updated.state()?,
-                details: SetStateDetails {
-                    reason: None,
-                    delay_seconds: None,
-                    claim_token,
-                },
-            }
-        }
-        Decision::Reject(reason) => refusal(SetStateStatus::Reject, current, reason, None),
-        Decision::Abort(reason) => refusal(SetStateStatus::Abort, current, reason, None),
+    let decision = decide(&snapshot, proposal, now, RunKind::Flow);
+    let to = match accepted(decision, &snapshot.state) {
+        ControlFlow::Continue(to) => to,
+        ControlFlow::Break(refused) => return Ok((refused, None)),
+    };
+    let holder = match to.kind {
+        StateType::Pending => Holder::Claim {
+            agent_id: None,
+            work_queue_id: None,
+            token: Uuid::now_v7(),
+        },
+        StateType::Scheduled => Holder::Release,
+        _ => Holder::Keep,
+    };
+    let updated = apply(tx, &row, &to, holder, proposal.transition_id, now).await?;
+    let claim_token = (to.kind == StateType::Pending)
+        .then_some(updated.claim_token)
+        .flatten();
+    let result = SetStateResult {
+        status: SetStateStatus::Accept,
+        state: updated.state()?,
+        details: SetStateDetails {
+            reason: None,
+            delay_seconds: None,
+            claim_token,
+        },
+    };
+    Ok((result, Some(updated)))
+}
+
+/// Goes on with the state the rules accepted, or — when they refused — stops with the answer
+/// that leaves the run in its `current` state.
+pub(crate) fn accepted(
+    decision: Decision,
+    current: &State,
+) -> ControlFlow<SetStateResult, StateCreate> {
+    let (status, reason, delay_seconds) = match decision {
+        Decision::Accept(to) => return ControlFlow::Continue(to),
+        Decision::Reject(reason) => (SetStateStatus::Reject, reason, None),
+        Decision::Abort(reason) => (SetStateStatus::Abort, reason, None),
         Decision::Wait {
             reason,
             delay_seconds,
-        } => refusal(SetStateStatus::Wait, current, reason, Some(delay_seconds)),
+        } => (SetStateStatus::Wait, reason, Some(delay_seconds)),
     };
-    Ok(result)
-}
-
-pub(crate) fn refusal(
-    status: SetStateStatus,
-    state: State,
-    reason: String,
-    delay_seconds: Option<f64>,
-) -> SetStateResult {
-    SetStateResult {
+    ControlFlow::Break(SetStateResult {
         status,
-        state,
+        state: current.clone(),
         details: SetStateDetails {
             reason: Some(reason),
             delay_seconds,
             claim_token: None,
         },
-    }
+    })
 }

@@ -15,7 +15,8 @@ use rigel_common::deployment::{Deployment, FlowRunnerSettings};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::flow_runs::{FlowRunRow, COLUMNS as RUN_COLUMNS};
+use super::batch::{self, statement};
+use super::flow_runs::{default_run_name, FlowRunRow, COLUMNS as RUN_COLUMNS};
 use super::{push_in, to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::services::plan::Horizon;
@@ -57,24 +58,18 @@ impl RunTemplate {
 
 // ---- batched inserts
 
-/// Rows per multi-row INSERT. Shorter remainders are split into powers of two, so only a few
-/// distinct statements exist and each stays in the connection's prepared-statement cache.
+/// Rows per multi-row INSERT (shorter remainders are split into powers of two, see `batch`).
 const CHUNK: usize = 64;
 
 fn chunk_len(remaining: usize) -> usize {
-    let n = remaining.min(CHUNK);
-    // the largest power of two ≤ n (n ≥ 1)
-    1 << (usize::BITS - 1 - n.leading_zeros())
+    batch::chunk_len(remaining, CHUNK)
 }
 
 /// `sql[k]` inserts 2^k rows (k = 0..=6).
 fn statements(head: &str, row: &str, tail: &str) -> Vec<String> {
-    (0..=CHUNK.trailing_zeros())
-        .map(|k| {
-            let rows = vec![row; 1 << k].join(", ");
-            format!("{head} {rows} {tail}")
-        })
-        .collect()
+    batch::statements(CHUNK, |n| {
+        format!("{head} {} {tail}", batch::values(row, n))
+    })
 }
 
 static INSERT_RUNS: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -97,13 +92,6 @@ static INSERT_HISTORY: LazyLock<Vec<String>> = LazyLock::new(|| {
     )
 });
 
-fn statement(table: &'static LazyLock<Vec<String>>, rows: usize) -> ApiResult<&'static str> {
-    table
-        .get(rows.trailing_zeros() as usize)
-        .map(String::as_str)
-        .ok_or_else(|| ApiError::Internal(format!("no insert statement for {rows} rows")))
-}
-
 /// Inserts Scheduled runs (auto-scheduled, state Scheduled at their time, with a history row
 /// each), ignoring times that already have a run. Returns the new runs' ids and times (µs).
 pub(crate) async fn insert_runs(
@@ -120,8 +108,7 @@ pub(crate) async fn insert_runs(
         let mut q = sqlx::query_as::<_, (Uuid, i64)>(statement(&INSERT_RUNS, chunk.len())?);
         for (t, at) in chunk {
             let id = Uuid::now_v7();
-            let b = id.as_bytes();
-            let name = rigel_common::names::run_name(u16::from_be_bytes([b[14], b[15]]));
+            let name = default_run_name(&id);
             let at_us = to_micros(*at);
             q = q
                 .bind(id)

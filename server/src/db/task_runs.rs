@@ -1,15 +1,17 @@
 //! Task runs: the steps inside a flow run. Same state rules as flow runs, minus claiming.
 
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, Utc};
 use rigel_common::state::{SetState, SetStateResult, SetStateStatus, State, StateType};
 use rigel_common::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-use super::run_states::{refusal, transition, Times};
+use super::run_states::{accepted, transition, Times};
 use super::{flow_runs, from_micros, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::orchestration::{decide, Decision, RunKind, RunSnapshot};
+use crate::orchestration::{decide, RunKind, RunSnapshot};
 
 #[derive(sqlx::FromRow)]
 struct TaskRunRow {
@@ -35,13 +37,13 @@ const COLUMNS: &str = "id, flow_run_id, name, state_type, state_name, state_time
 
 impl TaskRunRow {
     fn state(&self) -> ApiResult<State> {
-        Ok(State {
-            kind: flow_runs::parse_state_type(&self.state_type)?,
-            name: self.state_name.clone(),
-            timestamp: from_micros(self.state_timestamp),
-            message: self.state_message.clone(),
-            scheduled_time: self.state_scheduled_time.map(from_micros),
-        })
+        flow_runs::state_from_columns(
+            &self.state_type,
+            self.state_name.clone(),
+            self.state_timestamp,
+            self.state_message.clone(),
+            self.state_scheduled_time,
+        )
     }
 
     fn into_api(self) -> ApiResult<TaskRun> {
@@ -95,8 +97,21 @@ async fn insert_history(
 }
 
 pub async fn create(db: &Db, body: &TaskRunCreate, now: DateTime<Utc>) -> ApiResult<TaskRun> {
-    let mut tx = db.begin_write().await?;
-    if flow_runs::find(&mut tx, body.flow_run_id).await?.is_none() {
+    let body = body.clone();
+    let row = db
+        .writer
+        .run(move |conn| Box::pin(async move { create_in(conn, &body, now).await }))
+        .await?;
+    // decoded outside the writer, which other writes are waiting for
+    row.into_api()
+}
+
+async fn create_in(
+    tx: &mut SqliteConnection,
+    body: &TaskRunCreate,
+    now: DateTime<Utc>,
+) -> ApiResult<TaskRunRow> {
+    if flow_runs::find(&mut *tx, body.flow_run_id).await?.is_none() {
         return Err(ApiError::invalid(
             "flow_run_id",
             format!("flow run {} does not exist", body.flow_run_id),
@@ -130,9 +145,8 @@ pub async fn create(db: &Db, body: &TaskRunCreate, now: DateTime<Utc>) -> ApiRes
     .bind(now_us)
     .fetch_one(&mut *tx)
     .await?;
-    insert_history(&mut tx, id, &state).await?;
-    tx.commit().await?;
-    row.into_api()
+    insert_history(tx, id, &state).await?;
+    Ok(row)
 }
 
 pub async fn get(db: &Db, id: Uuid) -> ApiResult<TaskRun> {
@@ -169,57 +183,60 @@ pub async fn set_state(
     proposal: &SetState,
     now: DateTime<Utc>,
 ) -> ApiResult<SetStateResult> {
-    let mut tx = db.begin_write().await?;
-    let row = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let proposal = proposal.clone();
+    db.writer
+        .run(move |conn| Box::pin(async move { set_state_in(conn, id, &proposal, now).await }))
+        .await
+}
+
+async fn set_state_in(
+    tx: &mut SqliteConnection,
+    id: Uuid,
+    proposal: &SetState,
+    now: DateTime<Utc>,
+) -> ApiResult<SetStateResult> {
+    let row = find(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     let current = row.state()?;
     let snapshot = RunSnapshot {
         state: current.clone(),
         claim_token: None,
         next_scheduled_start_time: None,
     };
-    let result = match decide(&snapshot, proposal, now, RunKind::Task) {
-        Decision::Accept(to) => {
-            let mut times = Times {
-                run_count: row.run_count,
-                start_time: row.start_time,
-                end_time: row.end_time,
-                total_run_time: row.total_run_time,
-                expected_start_time: None,
-                next_scheduled_start_time: None,
-            };
-            let state = transition(&current, &to, &mut times, now);
-            sqlx::query(
-                "UPDATE task_run SET state_type = ?, state_name = ?, state_timestamp = ?,
-                 state_message = ?, state_scheduled_time = ?, run_count = ?, start_time = ?,
-                 end_time = ?, total_run_time = ?, updated = ? WHERE id = ?",
-            )
-            .bind(state.kind.as_str())
-            .bind(&state.name)
-            .bind(to_micros(state.timestamp))
-            .bind(&state.message)
-            .bind(state.scheduled_time.map(to_micros))
-            .bind(times.run_count)
-            .bind(times.start_time)
-            .bind(times.end_time)
-            .bind(times.total_run_time)
-            .bind(to_micros(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            insert_history(&mut tx, id, &state).await?;
-            SetStateResult {
-                status: SetStateStatus::Accept,
-                state,
-                details: Default::default(),
-            }
-        }
-        Decision::Reject(reason) => refusal(SetStateStatus::Reject, current, reason, None),
-        Decision::Abort(reason) => refusal(SetStateStatus::Abort, current, reason, None),
-        Decision::Wait {
-            reason,
-            delay_seconds,
-        } => refusal(SetStateStatus::Wait, current, reason, Some(delay_seconds)),
+    let to = match accepted(decide(&snapshot, proposal, now, RunKind::Task), &current) {
+        ControlFlow::Continue(to) => to,
+        ControlFlow::Break(refused) => return Ok(refused),
     };
-    tx.commit().await?;
-    Ok(result)
+    let mut times = Times {
+        run_count: row.run_count,
+        start_time: row.start_time,
+        end_time: row.end_time,
+        total_run_time: row.total_run_time,
+        expected_start_time: None,
+        next_scheduled_start_time: None,
+    };
+    let state = transition(&current, &to, &mut times, now);
+    sqlx::query(
+        "UPDATE task_run SET state_type = ?, state_name = ?, state_timestamp = ?,
+         state_message = ?, state_scheduled_time = ?, run_count = ?, start_time = ?,
+         end_time = ?, total_run_time = ?, updated = ? WHERE id = ?",
+    )
+    .bind(state.kind.as_str())
+    .bind(&state.name)
+    .bind(to_micros(state.timestamp))
+    .bind(&state.message)
+    .bind(state.scheduled_time.map(to_micros))
+    .bind(times.run_count)
+    .bind(times.start_time)
+    .bind(times.end_time)
+    .bind(times.total_run_time)
+    .bind(to_micros(now))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    insert_history(tx, id, &state).await?;
+    Ok(SetStateResult {
+        status: SetStateStatus::Accept,
+        state,
+        details: Default::default(),
+    })
 }

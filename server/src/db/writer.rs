@@ -57,8 +57,6 @@ pub struct Writer {
 pub struct Stats {
     /// Transactions committed.
     pub batches: AtomicU64,
-    /// Jobs run in them (failed ones included).
-    pub jobs: AtomicU64,
     /// Transactions that could not begin in a row (the batch is retried on a fresh connection).
     pub begin_failures: AtomicU64,
 }
@@ -78,7 +76,7 @@ impl Writer {
         }
     }
 
-    /// Committed batches and the jobs they held.
+    /// What the writer did so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -240,12 +238,29 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 // the batch retried on a fresh one; only repeated failures reach the callers.
                 let reason = e.to_string();
                 let failures = stats.begin_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if matches!(e, sqlx::Error::InvalidSavePointStatement) {
+                    // `Db::begin_write` cannot leave one behind any more: this is a bug
+                    tracing::error!(
+                        error = %reason,
+                        "the write connection came back to the pool inside a transaction nobody \
+                         will finish; writes made on it since then are lost when it is closed"
+                    );
+                }
                 if failures >= 3 {
-                    tracing::error!(error = %reason, "the database writer cannot begin a transaction");
+                    tracing::error!(
+                        error = %reason,
+                        failures,
+                        "the database writer cannot begin a transaction; failing the batch"
+                    );
                     jobs.into_iter().for_each(|job| job.fail(&reason));
                     break 'batch (Vec::new(), true);
                 }
-                tracing::warn!(error = %reason, "retrying a batch of writes on a fresh connection");
+                tracing::warn!(
+                    error = %reason,
+                    failures,
+                    "the database writer could not begin a transaction; closing the write \
+                     connection and retrying the batch on a fresh one"
+                );
                 break 'batch (jobs, true);
             }
         };
@@ -256,10 +271,8 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
             .await
             .err()
             .map(|e| e.to_string());
-        let mut ran_count = 0;
         while fatal.is_none() {
             let Some(job) = jobs.next() else { break };
-            ran_count += 1;
             let outcome = AssertUnwindSafe(IN_WRITE_JOB.scope((), job.run(&mut tx)))
                 .catch_unwind()
                 .await;
@@ -302,7 +315,6 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         match fatal {
             None => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.jobs.fetch_add(ran_count, Ordering::Relaxed);
                 ran.into_iter().for_each(|r| (r.answer)(None));
             }
             Some(reason) => {

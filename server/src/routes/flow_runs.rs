@@ -156,10 +156,13 @@ async fn set_flow_run_state(
     ApiJson(body): ApiJson<SetState>,
 ) -> ApiResult<Json<SetStateResult>> {
     validate_state("state", &body.state)?;
-    let result = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
+    let (result, updated) = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
     if result.status == SetStateStatus::Accept {
         s.notifier.runs_changed();
-        crate::events::flow_run_state_changed(&s, id, &result.state).await;
+    }
+    // only a call that moved the run announces it (not a replayed transition)
+    if let Some(run) = &updated {
+        s.events.flow_run_state(run, &run.state, false);
     }
     Ok(Json(result))
 }
