@@ -196,9 +196,7 @@ impl Bench {
             .count();
         (ok, runs.len())
     }
-}
 
-impl Bench {
     /// The server's database, read-only (it is in WAL mode: reading doesn't disturb it).
     async fn database(&self) -> sqlx::SqliteConnection {
         use sqlx::ConnectOptions;
@@ -420,7 +418,7 @@ async fn memory() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = status_kib(agent.child.id(), "VmRSS:");
     let idle_pss = pss_kib(agent.child.id());
-    let run = b.create_runs(deployment, 1, None).await[0];
+    b.create_runs(deployment, 1, None).await;
     // the engine is the agent's child; measure it while its flow sleeps
     let mut engine = None;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -436,7 +434,6 @@ async fn memory() {
     while b.count(&[StateType::Completed]).await < 1 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = run;
     let after = status_kib(agent.child.id(), "VmRSS:");
     let mib = |k: u64| format!("{:.1} MB", k as f64 / 1024.0);
     row(

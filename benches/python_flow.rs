@@ -83,8 +83,7 @@ async fn main() {
     let home = tempfile::tempdir().expect("tempdir");
     std::env::set_var("RIGEL_LOG", "warn");
     let server = ServerProcess::start(home.path());
-    let url = server.api_url.clone();
-    let client = RigelClient::new(&url);
+    let client = RigelClient::new(&server.api_url);
     let python = deploy(
         &client,
         "trivial-python",

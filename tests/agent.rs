@@ -463,3 +463,21 @@ async fn deployment_execute_runs_in_the_foreground_and_caches_the_code() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Output that is not UTF-8 is logged with replacement characters and never stops the reading
+/// of the flow's output (a reader that stopped would kill the script with SIGPIPE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_that_is_not_utf8_is_logged_and_the_flow_goes_on() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let script = "#!/bin/sh\nprintf 'caf\\351\\n'\nsleep 0.3\necho after\n";
+    let d = deploy(&client, "latin1", script, None).await;
+    let _agent = AgentProcess::start(&server, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = logs(&client, r.id).await;
+    assert!(lines.contains(&"caf\u{fffd}".to_string()), "{lines:?}");
+    assert!(lines.contains(&"after".to_string()), "{lines:?}");
+}

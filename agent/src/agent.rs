@@ -3,7 +3,7 @@
 //! server outage: it backs off and resumes. On shutdown it stops claiming, lets running flows
 //! finish for a grace period, then cancels them.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::engine::propose;
-use crate::process::{describe, signal_group};
+use crate::process::{describe, stop_group};
 use crate::runner::{self, EngineLaunch};
 
 #[derive(Debug, Clone)]
@@ -35,7 +35,8 @@ pub struct AgentConfig {
     pub launch: EngineLaunch,
 }
 
-type InFlight = Arc<Mutex<HashMap<Uuid, Option<u32>>>>;
+/// The runs whose engines this agent is running (reported with each heartbeat).
+type InFlight = Arc<Mutex<HashSet<Uuid>>>;
 
 /// Runs the agent until `shutdown` is cancelled.
 pub async fn run(
@@ -45,7 +46,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let queue = ensure_queue(&client, &config.queue, &shutdown).await?;
     let Some(queue) = queue else { return Ok(()) };
-    let Some(mut agent_id) = register(&client, &config, &shutdown).await else {
+    let Some(agent_id) = register(&client, &config, &shutdown).await else {
         return Ok(());
     };
     tracing::info!(
@@ -54,22 +55,19 @@ pub async fn run(
         queue.name,
         config.limit
     );
-    let in_flight: InFlight = Arc::new(Mutex::new(HashMap::new()));
-    let (reregister_tx, mut reregister_rx) = tokio::sync::watch::channel(agent_id);
+    let in_flight: InFlight = Arc::default();
+    let identity = Arc::new(Identity::new(agent_id));
     let heartbeat = tokio::spawn(heartbeat_loop(
         client.clone(),
         config.clone(),
-        agent_id,
+        identity.clone(),
         in_flight.clone(),
         shutdown.clone(),
-        reregister_tx,
     ));
     let mut runs: JoinSet<()> = JoinSet::new();
     let mut backoff = Duration::from_millis(500);
     while !shutdown.is_cancelled() {
-        if reregister_rx.has_changed().unwrap_or(false) {
-            agent_id = *reregister_rx.borrow_and_update();
-        }
+        let agent_id = identity.current().await;
         while runs.try_join_next().is_some() {}
         let free = config.limit.saturating_sub(runs.len());
         if free == 0 {
@@ -100,9 +98,9 @@ pub async fn run(
                 if matches!(&e, ClientError::Api { body, .. } if body.error.details["field"] == "agent_id")
                 {
                     // the server forgot us (e.g. its database was reset): register again
-                    if let Some(id) = register(&client, &config, &shutdown).await {
-                        agent_id = id;
-                    }
+                    identity
+                        .replace(agent_id, &client, &config, &shutdown)
+                        .await;
                     continue;
                 }
                 tracing::warn!(
@@ -119,7 +117,7 @@ pub async fn run(
     }
     drain(&config, &in_flight, &mut runs).await;
     heartbeat.abort();
-    let _ = client.delete_agent(agent_id).await;
+    let _ = client.delete_agent(identity.current().await).await;
     tracing::info!("agent '{}' stopped", config.name);
     Ok(())
 }
@@ -166,6 +164,40 @@ async fn ensure_queue(
     }
 }
 
+/// The agent's id, shared by the claim and heartbeat loops: when the server has forgotten it,
+/// whichever loop notices first registers again and the other picks up the new id.
+struct Identity {
+    id: tokio::sync::Mutex<Uuid>,
+}
+
+impl Identity {
+    fn new(id: Uuid) -> Self {
+        Self {
+            id: tokio::sync::Mutex::new(id),
+        }
+    }
+
+    async fn current(&self) -> Uuid {
+        *self.id.lock().await
+    }
+
+    /// Registers again, unless the other loop already replaced `stale`.
+    async fn replace(
+        &self,
+        stale: Uuid,
+        client: &RigelClient,
+        config: &AgentConfig,
+        shutdown: &CancellationToken,
+    ) {
+        let mut id = self.id.lock().await;
+        if *id == stale {
+            if let Some(fresh) = register(client, config, shutdown).await {
+                *id = fresh;
+            }
+        }
+    }
+}
+
 async fn register(
     client: &RigelClient,
     config: &AgentConfig,
@@ -206,10 +238,9 @@ pub fn hostname() -> Option<String> {
 async fn heartbeat_loop(
     client: RigelClient,
     config: AgentConfig,
-    mut agent_id: Uuid,
+    identity: Arc<Identity>,
     in_flight: InFlight,
     shutdown: CancellationToken,
-    reregistered: tokio::sync::watch::Sender<Uuid>,
 ) {
     loop {
         tokio::select! {
@@ -218,15 +249,15 @@ async fn heartbeat_loop(
         }
         let runs: Vec<Uuid> = in_flight
             .lock()
-            .map(|m| m.keys().copied().collect())
+            .map(|m| m.iter().copied().collect())
             .unwrap_or_default();
+        let agent_id = identity.current().await;
         match client.agent_heartbeat(agent_id, &runs).await {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {
-                if let Some(id) = register(&client, &config, &shutdown).await {
-                    agent_id = id;
-                    let _ = reregistered.send(id);
-                }
+                identity
+                    .replace(agent_id, &client, &config, &shutdown)
+                    .await;
             }
             Err(e) => tracing::warn!("heartbeat failed: {e}"),
         }
@@ -264,25 +295,16 @@ fn start_run(
         };
         let pid = child.id();
         if let Ok(mut m) = in_flight.lock() {
-            m.insert(run.id, pid);
+            m.insert(run.id);
         }
         tracing::info!("flow run '{}' started as process {}", run.name, pid.unwrap_or_default());
         let status = tokio::select! {
             s = child.wait() => s,
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("flow run '{}' still running after the grace period; cancelling it", run.name);
-                if let Some(pid) = pid {
-                    signal_group(pid, nix::sys::signal::Signal::SIGTERM);
-                }
-                match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
-                    Ok(s) => s,
-                    Err(_) => {
-                        if let Some(pid) = pid {
-                            signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-                        }
-                        child.wait().await
-                    }
-                }
+                stop_group(&mut child, Duration::from_secs(15))
+                    .await
+                    .ok_or_else(|| std::io::Error::other("the engine process could not be waited for"))
             }
         };
         if let Ok(mut m) = in_flight.lock() {

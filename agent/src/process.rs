@@ -1,11 +1,13 @@
 //! Child processes in their own process group, so a whole tree can be stopped at once.
 
 use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use rigel_common::log::level;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -43,46 +45,67 @@ pub enum Ended {
     Cancelled,
 }
 
-/// Runs `cmd` in its own process group, sending every stdout line as INFO and every stderr
-/// line as WARNING to `logger`; stops it on timeout or cancellation.
+/// What one line of a child's output becomes.
+#[derive(Debug, PartialEq)]
+pub enum Output {
+    Log {
+        level: u8,
+        task_run_id: Option<Uuid>,
+        message: String,
+    },
+    /// The flow's own account of why it failed: kept for the run's message, not logged.
+    Failure(String),
+}
+
+/// Reads one raw line (line end included) of stdout (`true`) or stderr (`false`).
+pub type LineReader = Arc<dyn Fn(bool, &[u8]) -> Output + Send + Sync>;
+
+/// Plain output: stdout lines are INFO records, stderr lines WARNING, of `task_run_id`.
+pub fn plain_lines(task_run_id: Option<Uuid>) -> LineReader {
+    Arc::new(move |stdout, raw| Output::Log {
+        level: if stdout { level::INFO } else { level::WARNING },
+        task_run_id,
+        message: String::from_utf8_lossy(strip_line_end(raw)).into_owned(),
+    })
+}
+
+/// The line without its `\n` or `\r\n`.
+pub fn strip_line_end(raw: &[u8]) -> &[u8] {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    raw.strip_suffix(b"\r").unwrap_or(raw)
+}
+
+/// Runs `cmd` in its own process group, sending every line of its output through `lines` to
+/// `logger`; stops it on timeout or cancellation. Returns how it ended and the last failure
+/// account it printed, if any.
 pub async fn run_streamed(
     mut cmd: Command,
     logger: &RunLogger,
-    task_run_id: Option<Uuid>,
+    lines: LineReader,
     timeout: Option<Duration>,
     cancel: &CancellationToken,
-) -> std::io::Result<Ended> {
+) -> std::io::Result<(Ended, Option<String>)> {
     cmd.process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn()?;
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let mut readers = Vec::new();
-    for (stream, level) in [
-        (
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            rigel_common::log::level::INFO,
-        ),
-        (
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            rigel_common::log::level::WARNING,
-        ),
-    ] {
+    let streams = [
+        (child.stdout.take().map(boxed), true),
+        (child.stderr.take().map(boxed), false),
+    ];
+    for (stream, stdout) in streams {
         if let Some(stream) = stream {
-            let logger = logger.clone();
-            readers.push(tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    logger.log(level, task_run_id, &line).await;
-                }
-            }));
+            readers.push(tokio::spawn(read_lines(
+                stream,
+                stdout,
+                lines.clone(),
+                logger.clone(),
+                failure.clone(),
+            )));
         }
     }
     let deadline = async {
@@ -105,7 +128,44 @@ pub async fn run_streamed(
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
     }
-    Ok(ended)
+    let failure = failure.lock().ok().and_then(|mut f| f.take());
+    Ok((ended, failure))
+}
+
+fn boxed(stream: impl AsyncRead + Unpin + Send + 'static) -> Box<dyn AsyncRead + Unpin + Send> {
+    Box::new(stream)
+}
+
+/// Reads `stream` to its end, line by line. Invalid UTF-8 is replaced, never a reason to stop
+/// reading (a reader that stopped would leave the child to die of SIGPIPE).
+async fn read_lines(
+    stream: Box<dyn AsyncRead + Unpin + Send>,
+    stdout: bool,
+    lines: LineReader,
+    logger: RunLogger,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        match lines(stdout, &buf) {
+            Output::Log {
+                level,
+                task_run_id,
+                message,
+            } => logger.log(level, task_run_id, &message).await,
+            Output::Failure(message) => {
+                if let Ok(mut f) = failure.lock() {
+                    *f = Some(message);
+                }
+            }
+        }
+    }
 }
 
 /// `exit code 3` or `killed by signal 9`.

@@ -232,11 +232,6 @@ def task(__fn=None, *, name=None, description=None, version=None, retries=0, ret
     return make if __fn is None else make(__fn)
 
 
-def _describe(exc):
-    text = str(exc)
-    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
-
-
 class _TaskRunReport:
     """The task run of one call: its states through the API (when running under the engine)
     and its log lines."""
@@ -271,14 +266,14 @@ class _TaskRunReport:
 
     def failed(self, exc, attempt):
         """Reports a failed attempt; the delay before the next one, or None when it was the last."""
-        why = _describe(exc)
+        from rigel._loader import exception_text, user_traceback
+
+        why = exception_text(exc)
         if attempt < self.attempts:
             delay = self.task.retry_delay_seconds
             self._state("SCHEDULED", "AwaitingRetry", why, time.time() + delay)
             self._log(30, "Task run '%s' failed (%s); retrying in %ss" % (self.name, why, _seconds(delay)))
             return delay
-        from rigel._loader import user_traceback
-
         after = " (after %d attempts)" % self.attempts if self.attempts > 1 else ""
         message = "task '%s' failed: %s%s" % (self.name, why, after)
         self._state("FAILED", None, message)

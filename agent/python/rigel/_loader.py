@@ -53,6 +53,11 @@ def describe(exc, path=None):
         if exc.filename and exc.lineno and exc.filename != path:
             where = " (%s:%s)" % (exc.filename, exc.lineno)
         return "Python syntax error: %s%s" % (exc.msg, where)
+    return exception_text(exc)
+
+
+def exception_text(exc):
+    """`ValueError: boom`, or just `ValueError` when it has no message."""
     text = str(exc)
     return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 

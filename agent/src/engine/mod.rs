@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::logs::RunLogger;
-use crate::process::{describe, run_streamed, Ended};
+use crate::process::{describe, plain_lines, run_streamed, Ended};
 
 /// How the engine behaves.
 #[derive(Debug, Clone)]
@@ -191,18 +191,16 @@ async fn execute_logged(
     // made only when needed: code outside the cache, the Python module
     let mut dir: Option<tempfile::TempDir> = None;
     let mut private_dir = || -> anyhow::Result<std::path::PathBuf> {
-        if dir.is_none() {
-            dir = Some(
+        let made = match &mut dir {
+            Some(made) => made,
+            None => dir.insert(
                 tempfile::Builder::new()
                     .prefix("rigel-run-")
                     .tempdir_in(run_dir_root())
                     .context("creating a private folder for the flow's code")?,
-            );
-        }
-        Ok(dir
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default())
+            ),
+        };
+        Ok(made.path().to_path_buf())
     };
     let fetch::FlowCode { path, bytes } = fetch::fetch(
         client,
@@ -214,30 +212,32 @@ async fn execute_logged(
     .context("fetching the flow's code")?;
     let is_python = std::str::from_utf8(&bytes)
         .is_ok_and(|text| FlowFileKind::detect(&path, text) == FlowFileKind::Python);
-    let flow: FlowDef = if is_python {
+    let (flow, bytes): (FlowDef, Vec<u8>) = if is_python {
         // The bootstrap finds the flow by name and checks the parameters against its
         // signature: no separate reading of the file (one Python start less per run).
-        FlowDef {
+        let flow = FlowDef {
             name: deployment.flow_name.clone(),
             description: None,
             parameters: None,
             tasks: Vec::new(),
             line: 1,
-        }
+        };
+        (flow, bytes)
     } else {
-        let file = parse_flow_bytes(&path, bytes.clone()).map_err(|errors| {
+        let file = parse_flow_bytes(&path, bytes).map_err(|errors| {
             let msgs: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
             anyhow::anyhow!("the flow file is invalid: {}", msgs.join("; "))
         })?;
         // A script's own name comes from its file name, which storage doesn't keep: a script
         // flow is the deployment's flow whatever its stored name. Files with named flows must
         // match.
-        match (&file.kind, file.flows.as_slice()) {
+        let flow = match (&file.kind, file.flows.as_slice()) {
             (FlowFileKind::Script, [only]) => only.clone(),
             _ => FlowDef::select(&file.flows, Some(&deployment.flow_name), &path)
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?
                 .clone(),
-        }
+        };
+        (flow, file.source)
     };
     if let Some(schema) = &deployment.parameter_schema {
         rigel_common::flowfile::check_parameters(schema, &run.parameters)
@@ -268,14 +268,15 @@ async fn execute_logged(
         ))
         .await;
 
-    let stop_reason = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    // why the heartbeat stopped the flow, as the outcome to report
+    let stopped: StopReason = std::sync::Arc::default();
     let heartbeat = tokio::spawn(heartbeat_loop(
         client.clone(),
         run.id,
         token,
         opts.heartbeat,
         cancel.clone(),
-        stop_reason.clone(),
+        stopped.clone(),
     ));
     let mut env = parameter_env(&run.parameters);
     env.insert("RIGEL_FLOW_RUN_ID".into(), run.id.to_string());
@@ -290,7 +291,10 @@ async fn execute_logged(
     } else if flow.tasks.is_empty() {
         let mut cmd = script::command_for(&path, &bytes);
         cmd.envs(&env);
-        match run_streamed(cmd, logger, None, None, &cancel).await {
+        match run_streamed(cmd, logger, plain_lines(None), None, &cancel)
+            .await
+            .map(|(ended, _)| ended)
+        {
             Ok(Ended::Exited(s)) if s.success() => Outcome::Completed,
             Ok(Ended::Exited(s)) => {
                 Outcome::Failed(format!("the flow script ended with {}", describe(&s)))
@@ -304,18 +308,11 @@ async fn execute_logged(
     };
     heartbeat.abort();
     let outcome = match outcome {
-        Outcome::Cancelled(_) => {
-            let why = stop_reason
-                .lock()
-                .ok()
-                .and_then(|r| r.clone())
-                .unwrap_or_else(|| "the engine was asked to stop".to_string());
-            if why.starts_with("lost") {
-                Outcome::Aborted(why)
-            } else {
-                Outcome::Cancelled(why)
-            }
-        }
+        Outcome::Cancelled(_) => stopped
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .unwrap_or_else(|| Outcome::Cancelled("the engine was asked to stop".into())),
         other => other,
     };
     Ok(outcome)
@@ -330,6 +327,10 @@ fn run_dir_root() -> std::path::PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Set by the heartbeat when it stops the flow: Cancelled (asked to) or Aborted (the run is no
+/// longer ours, so nothing is reported).
+type StopReason = std::sync::Arc<std::sync::Mutex<Option<Outcome>>>;
+
 /// Heartbeats the run; cancels execution when the run is being cancelled or was taken away.
 /// The first beat is one period after RUNNING was accepted (which said the run was ours).
 async fn heartbeat_loop(
@@ -338,7 +339,7 @@ async fn heartbeat_loop(
     token: Option<Uuid>,
     every: Duration,
     cancel: CancellationToken,
-    reason: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    stopped: StopReason,
 ) {
     loop {
         tokio::select! {
@@ -347,23 +348,28 @@ async fn heartbeat_loop(
         }
         match client.flow_run_heartbeat(run_id, token).await {
             Ok(answer) => {
-                let why = if !answer.claim_valid {
-                    Some("lost the claim: the run is held by another process".to_string())
+                let stop = if !answer.claim_valid {
+                    Some(Outcome::Aborted(
+                        "lost the claim: the run is held by another process".into(),
+                    ))
                 } else if answer.state.kind == StateType::Cancelling {
-                    Some(
+                    Some(Outcome::Cancelled(
                         answer
                             .state
                             .message
                             .unwrap_or_else(|| "cancelled by request".to_string()),
-                    )
+                    ))
                 } else if answer.state.kind.is_terminal() {
-                    Some(format!("lost the run: it is already {}", answer.state.name))
+                    Some(Outcome::Aborted(format!(
+                        "lost the run: it is already {}",
+                        answer.state.name
+                    )))
                 } else {
                     None
                 };
-                if let Some(why) = why {
-                    if let Ok(mut r) = reason.lock() {
-                        *r = Some(why);
+                if let Some(stop) = stop {
+                    if let Ok(mut s) = stopped.lock() {
+                        *s = Some(stop);
                     }
                     cancel.cancel();
                     return;

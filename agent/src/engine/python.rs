@@ -6,20 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use rigel_common::log::{level, MAX_LOG_LEVEL};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Outcome;
 use crate::logs::RunLogger;
-use crate::process::{describe, stop_group};
+use crate::process::{describe, run_streamed, strip_line_end, Ended, LineReader, Output};
 use crate::python::{install, python_interpreter, start_error, BOOTSTRAP};
 
 /// What starts a structured line.
@@ -40,8 +37,7 @@ pub(crate) enum Line {
 
 /// Decodes one line (with or without its line end).
 pub(crate) fn decode(raw: &[u8]) -> Line {
-    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let raw = strip_line_end(raw);
     if let Some(json) = raw.strip_prefix(&[MARK]) {
         if let Ok(Value::Object(r)) = serde_json::from_slice::<Value>(json) {
             let message = r
@@ -93,88 +89,41 @@ pub async fn run_flow(
         .arg(path)
         .arg(flow_name)
         .envs(env)
-        .env("RIGEL_STRUCTURED_OUTPUT", "1")
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return Outcome::Failed(start_error(&python, &e)),
-    };
-    let failure: Arc<Mutex<Option<String>>> = Arc::default();
-    let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        readers.push(tokio::spawn(read_lines(
-            out,
-            logger.clone(),
-            Some(failure.clone()),
-        )));
-    }
-    if let Some(err) = child.stderr.take() {
-        readers.push(tokio::spawn(read_lines(err, logger.clone(), None)));
-    }
-    let ended = tokio::select! {
-        status = child.wait() => Some(status),
-        () = cancel.cancelled() => {
-            stop_group(&mut child, Duration::from_secs(10)).await;
-            None
-        }
-    };
-    for r in readers {
-        let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
-    }
-    let summary = failure.lock().ok().and_then(|mut f| f.take());
-    match ended {
-        None => Outcome::Cancelled(String::new()),
-        Some(Ok(s)) if s.success() => Outcome::Completed,
-        Some(Ok(s)) => {
+        .env("RIGEL_STRUCTURED_OUTPUT", "1");
+    let lines: LineReader = Arc::new(|stdout, raw| match decode(raw) {
+        Line::Plain(text) => Output::Log {
+            level: if stdout { level::INFO } else { level::WARNING },
+            task_run_id: None,
+            message: text,
+        },
+        Line::Log {
+            level,
+            task_run_id,
+            message,
+        } if stdout => Output::Log {
+            level,
+            task_run_id,
+            message,
+        },
+        Line::Failure(message) if stdout => Output::Failure(message),
+        // stderr: the text of whatever it was, as a warning
+        Line::Log { message, .. } | Line::Failure(message) => Output::Log {
+            level: level::WARNING,
+            task_run_id: None,
+            message,
+        },
+    });
+    match run_streamed(cmd, logger, lines, None, cancel).await {
+        Err(e) => Outcome::Failed(start_error(&python, &e)),
+        Ok((Ended::Cancelled, _)) => Outcome::Cancelled(String::new()),
+        Ok((Ended::Exited(s), _)) if s.success() => Outcome::Completed,
+        Ok((Ended::Exited(s), summary)) => {
             Outcome::Failed(summary.unwrap_or_else(|| {
                 format!("the flow's Python process ended with {}", describe(&s))
             }))
         }
-        Some(Err(e)) => Outcome::Failed(format!("waiting for the flow's Python process: {e}")),
-    }
-}
-
-/// Ships each line of `stream` to the run's logs: stdout (`failure` given) decoded, INFO
-/// otherwise; stderr as WARNING. Invalid UTF-8 is replaced, never a reason to stop reading.
-async fn read_lines(
-    stream: impl AsyncRead + Unpin,
-    logger: RunLogger,
-    failure: Option<Arc<Mutex<Option<String>>>>,
-) {
-    let mut reader = BufReader::new(stream);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let Some(failure) = &failure else {
-            let line = decode(&buf);
-            let text = match line {
-                Line::Plain(t) => t,
-                Line::Log { message, .. } | Line::Failure(message) => message,
-            };
-            logger.log(level::WARNING, None, &text).await;
-            continue;
-        };
-        match decode(&buf) {
-            Line::Plain(text) => logger.log(level::INFO, None, &text).await,
-            Line::Log {
-                level,
-                task_run_id,
-                message,
-            } => logger.log(level, task_run_id, &message).await,
-            Line::Failure(message) => {
-                if let Ok(mut f) = failure.lock() {
-                    *f = Some(message);
-                }
-            }
-        }
+        // no timeout is given
+        Ok((Ended::TimedOut, _)) => Outcome::Failed("the flow timed out".into()),
     }
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::Outcome;
 use crate::logs::RunLogger;
-use crate::process::{describe, run_streamed, Ended};
+use crate::process::{describe, plain_lines, run_streamed, Ended};
 
 enum TaskEnd {
     Done,
@@ -157,7 +157,8 @@ async fn run_task(
         if let Some(dir) = &task.working_dir {
             cmd.current_dir(dir);
         }
-        let why = match run_streamed(cmd, logger, Some(task_run), timeout, cancel).await {
+        let ended = run_streamed(cmd, logger, plain_lines(Some(task_run)), timeout, cancel).await;
+        let why = match ended.map(|(ended, _)| ended) {
             Ok(Ended::Exited(s)) if s.success() => {
                 set_task_state(client, task_run, StateCreate::new(StateType::Completed)).await;
                 return TaskEnd::Done;

@@ -274,7 +274,7 @@ pub fn parse_flow_file(path: &Path) -> Result<FlowFile, Vec<SpecError>> {
 pub fn parse_flow_bytes(path: &Path, bytes: Vec<u8>) -> Result<FlowFile, Vec<SpecError>> {
     match String::from_utf8(bytes) {
         Ok(text) => {
-            let mut file = parse_flow_source(path, &text)?;
+            let mut file = parse_text(path, &text)?;
             file.source = text.into_bytes();
             Ok(file)
         }
@@ -298,13 +298,18 @@ pub fn parse_flow_bytes(path: &Path, bytes: Vec<u8>) -> Result<FlowFile, Vec<Spe
 /// Parses a flow file's text; `path` names the file in errors, decides its kind and anchors the
 /// relative paths of its deployments.
 pub fn parse_flow_source(path: &Path, text: &str) -> Result<FlowFile, Vec<SpecError>> {
-    let mut file = match FlowFileKind::detect(path, text) {
-        FlowFileKind::Yaml => yaml::parse(path, text)?,
-        FlowFileKind::Script => script::parse(path, text)?,
-        FlowFileKind::Python => python::parse(path, text)?,
-    };
+    let mut file = parse_text(path, text)?;
     file.source = text.as_bytes().to_vec();
     Ok(file)
+}
+
+/// The flows of `text`, by its kind; `source` is left for the caller to fill.
+fn parse_text(path: &Path, text: &str) -> Result<FlowFile, Vec<SpecError>> {
+    match FlowFileKind::detect(path, text) {
+        FlowFileKind::Yaml => yaml::parse(path, text),
+        FlowFileKind::Script => script::parse(path, text),
+        FlowFileKind::Python => python::parse(path, text),
+    }
 }
 
 /// The first line that decorates a function with `@flow` (also `@prefect.flow`, `@rigel.flow`).
