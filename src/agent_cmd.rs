@@ -137,10 +137,7 @@ pub async fn run(client: &RigelClient, cmd: AgentCommand, format: Format) -> Cli
                     a.name.clone(),
                     a.work_queue_name.clone(),
                     a.hostname.clone().unwrap_or_else(|| "-".into()),
-                    serde_json::to_value(a.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    a.status.as_str().to_string(),
                     format!("{:.0}s ago", a.heartbeat_age_seconds),
                     a.runs_in_flight.len().to_string(),
                     a.id.to_string(),

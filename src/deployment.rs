@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use rigel_common::client::RigelClient;
+use rigel_common::client::{ClientResult, RigelClient};
 use rigel_common::deployment::{
     Deployment, DeploymentCriteria, DeploymentFilter, DeploymentUpdate,
 };
@@ -182,21 +182,39 @@ pub fn confirm(yes: bool, question: &str) -> CliResult {
     }
 }
 
-/// Every deployment matching the filter, page by page.
+/// Every deployment matching the filter (its `limit` and `offset` aside), page by page.
 pub async fn list_all(
     client: &RigelClient,
-    mut filter: DeploymentFilter,
+    filter: DeploymentFilter,
 ) -> CliResult<Vec<Deployment>> {
+    all_pages(|limit, offset| {
+        let filter = DeploymentFilter {
+            limit,
+            offset,
+            ..filter.clone()
+        };
+        async move { client.filter_deployments(&filter).await }
+    })
+    .await
+}
+
+/// Every item of a paged listing: `page(limit, offset)` reads one page of the largest size.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> CliResult<Vec<T>>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = ClientResult<Vec<T>>>,
+{
+    let limit = rigel_common::filter::MAX_LIMIT;
     let mut all = Vec::new();
-    filter.limit = rigel_common::filter::MAX_LIMIT;
+    let mut offset = 0;
     loop {
-        let page = client.filter_deployments(&filter).await?;
-        let n = page.len();
-        all.extend(page);
-        if n < filter.limit as usize {
+        let items = page(limit, offset).await?;
+        let n = items.len();
+        all.extend(items);
+        if n < limit as usize {
             return Ok(all);
         }
-        filter.offset += filter.limit;
+        offset += limit;
     }
 }
 

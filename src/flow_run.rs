@@ -1,12 +1,12 @@
 //! `rigel flow-run …`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use clap::Subcommand;
 use rigel_common::client::RigelClient;
+use rigel_common::deployment::{DeploymentCriteria, DeploymentFilter};
 use rigel_common::filter::AnyFilter;
 use rigel_common::flow_run::{FlowRun, FlowRunCriteria, FlowRunFilter, FlowRunSort, StateCriteria};
-use rigel_common::log::{LogCriteria, LogFilter};
 use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
 use serde::Serialize;
 use uuid::Uuid;
@@ -133,16 +133,25 @@ async fn ls(
     if format != Format::Table {
         return output::data(format, &runs);
     }
-    let mut names: HashMap<Uuid, String> = HashMap::new();
-    for id in runs.iter().filter_map(|r| r.deployment_id) {
-        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
-            let name = client
-                .read_deployment(id)
-                .await
-                .map_or_else(|_| id.to_string(), |d| d.full_name());
-            e.insert(name);
-        }
-    }
+    // the runs' deployments in one request; one that can't be read (deleted) shows as its id
+    let ids: HashSet<Uuid> = runs.iter().filter_map(|r| r.deployment_id).collect();
+    let names: HashMap<Uuid, String> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        let filter = DeploymentFilter {
+            deployments: DeploymentCriteria {
+                id: Some(AnyFilter::new(ids)),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        crate::deployment::list_all(client, filter)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|d| (d.id, d.full_name()))
+            .collect()
+    };
     let mut t = Table::new(vec![
         "ID",
         "NAME",
@@ -155,9 +164,10 @@ async fn ls(
         t.row(vec![
             r.id.to_string(),
             r.name.clone(),
-            r.deployment_id
-                .and_then(|d| names.get(&d).cloned())
-                .unwrap_or_else(|| "-".into()),
+            r.deployment_id.map_or_else(
+                || "-".into(),
+                |d| names.get(&d).cloned().unwrap_or_else(|| d.to_string()),
+            ),
             output::state_word(r.state.kind, &r.state.name),
             output::time(r.expected_start_time),
             duration(r),
@@ -216,33 +226,18 @@ async fn cancel(client: &RigelClient, id: Uuid) -> CliResult {
 
 async fn logs(client: &RigelClient, id: Uuid, format: Format) -> CliResult {
     client.read_flow_run(id).await?;
-    let mut after: Option<i64> = None;
     let mut all = Vec::new();
-    loop {
-        let filter = LogFilter {
-            logs: LogCriteria {
-                flow_run_id: Some(AnyFilter::new([id])),
-                after_id: after,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let page = client.filter_logs(&filter).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
+    crate::follow::read_logs(client, id, &mut None, |page| {
         if format == Format::Table {
             for l in &page {
-                println!(
-                    "{} {:<8} {}",
-                    l.timestamp.format("%H:%M:%S%.3f"),
-                    rigel_common::log::level::name(l.level),
-                    l.message
-                );
+                println!("{}", crate::follow::log_line(l));
             }
         } else {
             all.extend(page);
         }
-    }
+        Ok(())
+    })
+    .await?;
     if format != Format::Table {
         output::data(format, &all)?;
     }

@@ -71,41 +71,55 @@ struct LogPrinter {
 impl LogPrinter {
     /// Prints every record stored after the last one printed.
     async fn catch_up(&mut self, client: &RigelClient) -> CliResult {
-        loop {
-            let filter = LogFilter {
-                logs: LogCriteria {
-                    flow_run_id: Some(AnyFilter::new([self.run])),
-                    after_id: self.after,
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            let page = client.filter_logs(&filter).await?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            self.after = Some(last.id);
-            for l in &page {
-                self.print(l)?;
-            }
+        let format = self.format;
+        read_logs(client, self.run, &mut self.after, |page| {
+            page.iter().try_for_each(|l| print_record(format, l))
+        })
+        .await
+    }
+}
+
+/// Prints one record: a line of text, a JSON line or a YAML document.
+fn print_record(format: Format, l: &Log) -> CliResult {
+    match format {
+        Format::Table => println!("{}", log_line(l)),
+        // one document per record, so the output can be read while it grows
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(l)
+                .map_err(|e| CliError::failed(format!("cannot format a log record: {e}")))?
+        ),
+        Format::Yaml => {
+            println!("---");
+            output::data(Format::Yaml, l)?;
         }
     }
+    Ok(())
+}
 
-    fn print(&self, l: &Log) -> CliResult {
-        match self.format {
-            Format::Table => println!("{}", log_line(l)),
-            // one document per record, so the output can be read while it grows
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string(l)
-                    .map_err(|e| CliError::failed(format!("cannot format a log record: {e}")))?
-            ),
-            Format::Yaml => {
-                println!("---");
-                output::data(Format::Yaml, l)?;
-            }
-        }
-        Ok(())
+/// Reads run `run`'s log records stored after record `after` (all when `None`), page by page:
+/// hands each page to `each`, oldest first, and moves `after` to its last record.
+pub async fn read_logs(
+    client: &RigelClient,
+    run: Uuid,
+    after: &mut Option<i64>,
+    mut each: impl FnMut(Vec<Log>) -> CliResult,
+) -> CliResult {
+    loop {
+        let filter = LogFilter {
+            logs: LogCriteria {
+                flow_run_id: Some(AnyFilter::new([run])),
+                after_id: *after,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let page = client.filter_logs(&filter).await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        *after = Some(last.id);
+        each(page)?;
     }
 }
 

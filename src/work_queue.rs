@@ -8,7 +8,7 @@ use rigel_common::work_queue::{
 };
 use serde::Serialize;
 
-use crate::deployment::confirm;
+use crate::deployment::{all_pages, confirm};
 use crate::exit::{CliError, CliResult};
 use crate::output::{self, Format, Table};
 use crate::{resolve, say};
@@ -199,17 +199,15 @@ fn limit(q: &WorkQueue) -> String {
 }
 
 async fn ls(client: &RigelClient, format: Format) -> CliResult {
-    let mut filter = WorkQueueFilter::default();
-    let mut all = Vec::new();
-    loop {
-        let page = client.filter_work_queues(&filter).await?;
-        let n = page.len();
-        all.extend(page);
-        if n < filter.limit as usize {
-            break;
-        }
-        filter.offset += filter.limit;
-    }
+    let all = all_pages(|limit, offset| {
+        let filter = WorkQueueFilter {
+            limit,
+            offset,
+            ..Default::default()
+        };
+        async move { client.filter_work_queues(&filter).await }
+    })
+    .await?;
     if format != Format::Table {
         return output::data(format, &all);
     }
@@ -226,11 +224,7 @@ async fn ls(client: &RigelClient, format: Format) -> CliResult {
         let st = client.work_queue_status(q.id).await?;
         t.row(vec![
             q.name.clone(),
-            serde_json::to_value(st.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-                .replace('_', " "),
+            st.status.words().to_string(),
             st.late_runs.to_string(),
             format!("{}/{}", st.active_runs, limit(q)),
             output::time(q.last_polled),

@@ -14,8 +14,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
 
-use super::{ClientError, ClientResult, RigelClient};
-use crate::error::ErrorBody;
+use super::{error_from_response, ClientError, ClientResult, RigelClient};
 use crate::event::{Event, EventFilter, EventKind};
 
 /// First wait before reconnecting after a failure; doubles up to [`MAX_BACKOFF`].
@@ -140,12 +139,7 @@ impl Follower {
                         self.response = Some(r);
                     }
                     Err(e) => {
-                        let retry = match &e {
-                            ClientError::Api { status, .. } => *status >= 500,
-                            ClientError::Protocol { status, .. } => *status >= 500,
-                            _ => true,
-                        };
-                        self.done = !retry;
+                        self.done = !e.is_transient();
                         self.fail();
                         return Some(Err(e));
                     }
@@ -200,47 +194,26 @@ impl Follower {
     }
 
     async fn connect(&self) -> ClientResult<reqwest::Response> {
-        let mut req = self
-            .client
-            .stream_http
-            .get(&self.url)
-            .header(ACCEPT, "text/event-stream")
-            .header(CACHE_CONTROL, "no-cache");
-        if let Some(key) = &self.client.api_key {
-            req = req.bearer_auth(key);
-        }
+        let mut req = self.client.authorize(
+            self.client
+                .stream_http
+                .get(&self.url)
+                .header(ACCEPT, "text/event-stream")
+                .header(CACHE_CONTROL, "no-cache"),
+        );
         if let Some(id) = self.last_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
-        let resp = req.send().await.map_err(|source| {
-            if source.is_connect() {
-                ClientError::Unreachable {
-                    url: self.client.base.clone(),
-                    source,
-                }
-            } else {
-                ClientError::Http {
-                    url: self.url.clone(),
-                    source,
-                }
-            }
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| self.client.send_error(source, &self.url))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
         let bytes = resp.bytes().await.unwrap_or_default();
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                body,
-            },
-            Err(_) => ClientError::Protocol {
-                url: self.url.clone(),
-                status: status.as_u16(),
-                detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            },
-        })
+        Err(error_from_response(status, &bytes, self.url.clone()))
     }
 }
 

@@ -66,6 +66,18 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(ErrorCode::NotFound)
     }
+
+    /// Whether the same request may succeed later: no answer came (connection refused, timeout,
+    /// a connection dropped mid-answer) or the server failed (HTTP 5xx). False for 4xx API errors
+    /// and for answers below 500 that aren't Rigel's API.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Http { .. } => true,
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
+                *status >= 500
+            }
+        }
+    }
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -121,6 +133,49 @@ impl RigelClient {
         &self.base
     }
 
+    /// The full address of an API path.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Adds the API key to a request, when there is one.
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    /// The error of a request to `url` that got no answer: `Unreachable` when nothing listens
+    /// at the server's address.
+    fn send_error(&self, source: reqwest::Error, url: &str) -> ClientError {
+        if source.is_connect() {
+            ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            }
+        } else {
+            ClientError::Http {
+                url: url.to_string(),
+                source,
+            }
+        }
+    }
+
+    /// Decodes the JSON answer to a request of `path`.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: StatusCode,
+        bytes: &[u8],
+    ) -> ClientResult<T> {
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol {
+            url: self.url(path),
+            status: status.as_u16(),
+            detail: format!("cannot decode the answer: {e}"),
+        })
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -128,11 +183,8 @@ impl RigelClient {
         body: Option<reqwest::Body>,
         json: bool,
     ) -> ClientResult<(StatusCode, Vec<u8>)> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
-        }
+        let url = self.url(path);
+        let mut req = self.authorize(self.http.request(method, &url));
         if let Some(body) = body {
             let ct = if json {
                 "application/json"
@@ -141,19 +193,10 @@ impl RigelClient {
             };
             req = req.header(reqwest::header::CONTENT_TYPE, ct).body(body);
         }
-        let resp = req.send().await.map_err(|source| {
-            if source.is_connect() {
-                ClientError::Unreachable {
-                    url: self.base.clone(),
-                    source,
-                }
-            } else {
-                ClientError::Http {
-                    url: url.clone(),
-                    source,
-                }
-            }
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| self.send_error(source, &url))?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -166,17 +209,7 @@ impl RigelClient {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api {
-                status: status.as_u16(),
-                body,
-            }),
-            Err(_) => Err(ClientError::Protocol {
-                url,
-                status: status.as_u16(),
-                detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            }),
-        }
+        Err(error_from_response(status, &bytes, url))
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -188,7 +221,7 @@ impl RigelClient {
         let body = match body {
             Some(b) => Some(reqwest::Body::from(serde_json::to_vec(b).map_err(|e| {
                 ClientError::Protocol {
-                    url: format!("{}{path}", self.base),
+                    url: self.url(path),
                     status: 0,
                     detail: format!("cannot encode the request: {e}"),
                 }
@@ -196,12 +229,7 @@ impl RigelClient {
             None => None,
         };
         let (status, bytes) = self.send(method, path, body, true).await?;
-        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
-            url: format!("{}{path}", self.base),
-            status: status.as_u16(),
-            detail: format!("cannot decode the answer: {e}"),
-        })?;
-        Ok((status, value))
+        Ok((status, self.decode(path, status, &bytes)?))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
@@ -368,16 +396,28 @@ impl RigelClient {
         let (status, bytes) = self
             .send(Method::PUT, &path, Some(reqwest::Body::from(data)), false)
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
-            url: format!("{}{path}", self.base),
-            status: status.as_u16(),
-            detail: format!("cannot decode the answer: {e}"),
-        })
+        self.decode(&path, status, &bytes)
     }
 
     pub async fn get_block_data(&self, id: Uuid, key: &str) -> ClientResult<Vec<u8>> {
         let path = format!("/blocks/{id}/data/{}", segment(key));
         Ok(self.send(Method::GET, &path, None, false).await?.1)
+    }
+}
+
+/// The error of a non-success answer from `url`: the API's error body, or `Protocol` when the
+/// body isn't one.
+fn error_from_response(status: StatusCode, bytes: &[u8], url: String) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            body,
+        },
+        Err(_) => ClientError::Protocol {
+            url,
+            status: status.as_u16(),
+            detail: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        },
     }
 }
 
@@ -392,4 +432,67 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `reqwest::Error` made without a network (a request to an invalid URL).
+    fn transport_error() -> reqwest::Error {
+        reqwest::Client::new()
+            .get("not a url")
+            .build()
+            .expect_err("an invalid URL")
+    }
+
+    fn api(code: ErrorCode) -> ClientError {
+        ClientError::Api {
+            status: code.http_status(),
+            body: ErrorBody::new(code, "nope"),
+        }
+    }
+
+    fn protocol(status: u16) -> ClientError {
+        ClientError::Protocol {
+            url: "http://127.0.0.1:4200/api/x".into(),
+            status,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn no_answer_and_server_failures_are_transient() {
+        let unreachable = ClientError::Unreachable {
+            url: DEFAULT_API_URL.into(),
+            source: transport_error(),
+        };
+        let http = ClientError::Http {
+            url: DEFAULT_API_URL.into(),
+            source: transport_error(),
+        };
+        assert!(unreachable.is_transient());
+        assert!(http.is_transient());
+        assert!(api(ErrorCode::Internal).is_transient());
+        assert!(protocol(502).is_transient());
+    }
+
+    #[test]
+    fn answers_below_500_are_not_transient() {
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::ValidationError,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::MethodNotAllowed,
+        ] {
+            assert!(!api(code).is_transient(), "{code:?}");
+        }
+        // a proxy's 404 page; an answer that could not be decoded; a request not encodable
+        assert!(!protocol(404).is_transient());
+        assert!(!protocol(200).is_transient());
+        assert!(!protocol(0).is_transient());
+    }
 }
