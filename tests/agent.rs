@@ -481,3 +481,39 @@ async fn output_that_is_not_utf8_is_logged_and_the_flow_goes_on() {
     assert!(lines.contains(&"caf\u{fffd}".to_string()), "{lines:?}");
     assert!(lines.contains(&"after".to_string()), "{lines:?}");
 }
+
+/// A registration the server refuses (here: a name it doesn't accept) stops the agent with
+/// the server's reason, instead of retrying forever as it does through outages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_the_server_refuses_stops_with_the_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let mut child = std::process::Command::new(support::rigel_bin())
+        .args(["agent", "start", "default", "--name", "a/b"])
+        .env("RIGEL_API_URL", &server.api_url)
+        .env("RIGEL_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the agent kept retrying a registration the server refused");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("refused to register the agent") && stderr.contains("name"),
+        "{stderr}"
+    );
+}

@@ -46,7 +46,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let queue = ensure_queue(&client, &config.queue, &shutdown).await?;
     let Some(queue) = queue else { return Ok(()) };
-    let Some(agent_id) = register(&client, &config, &shutdown).await else {
+    let Some(agent_id) = register(&client, &config, &shutdown).await? else {
         return Ok(());
     };
     tracing::info!(
@@ -65,7 +65,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     let mut runs: JoinSet<()> = JoinSet::new();
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new();
     while !shutdown.is_cancelled() {
         let agent_id = identity.current().await;
         while runs.try_join_next().is_some() {}
@@ -89,7 +89,7 @@ pub async fn run(
         };
         match claimed {
             Ok(claimed) => {
-                backoff = Duration::from_millis(500);
+                backoff.reset();
                 for c in claimed {
                     start_run(&client, &config, c, &in_flight, &mut runs, &shutdown);
                 }
@@ -103,15 +103,10 @@ pub async fn run(
                         .await;
                     continue;
                 }
-                tracing::warn!(
-                    "claiming runs failed: {e}; retrying in {:.1}s",
-                    backoff.as_secs_f64()
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = shutdown.cancelled() => break,
+                tracing::warn!("claiming runs failed: {e}; retrying in {backoff}");
+                if !backoff.wait(&shutdown).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
     }
@@ -122,15 +117,16 @@ pub async fn run(
     Ok(())
 }
 
-/// Finds the queue, creating it (with a warning) when it doesn't exist; waits out outages.
+/// Finds the queue, creating it (with a warning) when it doesn't exist; waits out outages
+/// (transport errors and 5xx answers), gives up on any other refusal.
 async fn ensure_queue(
     client: &RigelClient,
     name: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<WorkQueue>> {
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new();
     loop {
-        match client.read_work_queue_by_name(name).await {
+        let e = match client.read_work_queue_by_name(name).await {
             Ok(q) => return Ok(Some(q)),
             Err(e) if e.is_not_found() => {
                 let body = WorkQueueCreate {
@@ -142,25 +138,23 @@ async fn ensure_queue(
                         tracing::warn!("work queue '{name}' did not exist; created it (no filter: it offers every deployment's runs)");
                         return Ok(Some(q));
                     }
+                    // someone else created it meanwhile: read it
                     Err(e) if e.code() == Some(rigel_common::error::ErrorCode::Conflict) => {
                         continue
                     }
-                    Err(e) if e.code().is_some() => {
+                    Err(e) if !e.is_transient() => {
                         return Err(anyhow::anyhow!("cannot create work queue '{name}': {e}"))
                     }
-                    Err(e) => tracing::warn!("{e}; retrying in {:.1}s", backoff.as_secs_f64()),
+                    Err(e) => e,
                 }
             }
-            Err(e) if e.code().is_some() => {
-                return Err(anyhow::anyhow!("work queue '{name}': {e}"))
-            }
-            Err(e) => tracing::warn!("{e}; retrying in {:.1}s", backoff.as_secs_f64()),
+            Err(e) if !e.is_transient() => return Err(anyhow::anyhow!("work queue '{name}': {e}")),
+            Err(e) => e,
+        };
+        tracing::warn!("{e}; retrying in {backoff}");
+        if !backoff.wait(shutdown).await {
+            return Ok(None);
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = shutdown.cancelled() => return Ok(None),
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -191,18 +185,22 @@ impl Identity {
     ) {
         let mut id = self.id.lock().await;
         if *id == stale {
-            if let Some(fresh) = register(client, config, shutdown).await {
-                *id = fresh;
+            match register(client, config, shutdown).await {
+                Ok(Some(fresh)) => *id = fresh,
+                Ok(None) => {}
+                // the loop that noticed will notice again, and try again
+                Err(e) => tracing::error!("{e}"),
             }
         }
     }
 }
 
+/// Registers the agent; waits out outages. `Ok(None)`: shut down while waiting.
 async fn register(
     client: &RigelClient,
     config: &AgentConfig,
     shutdown: &CancellationToken,
-) -> Option<Uuid> {
+) -> anyhow::Result<Option<Uuid>> {
     let body = AgentCreate {
         name: config.name.clone(),
         work_queue_name: config.queue.clone(),
@@ -210,20 +208,55 @@ async fn register(
         pid: Some(std::process::id()),
         version: Some(rigel_common::VERSION.to_string()),
     };
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new();
     loop {
         match client.register_agent(&body).await {
-            Ok(a) => return Some(a.id),
-            Err(e) => tracing::warn!(
-                "cannot register the agent: {e}; retrying in {:.1}s",
-                backoff.as_secs_f64()
-            ),
+            Ok(a) => return Ok(Some(a.id)),
+            Err(e) if !e.is_transient() => {
+                return Err(anyhow::anyhow!(
+                    "the server refused to register the agent: {e}"
+                ))
+            }
+            Err(e) => tracing::warn!("cannot register the agent: {e}; retrying in {backoff}"),
         }
+        if !backoff.wait(shutdown).await {
+            return Ok(None);
+        }
+    }
+}
+
+/// Capped exponential backoff for the agent's retry loops: 0.5 s, doubling up to 30 s.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    /// Sleeps the current delay and doubles it; false when `shutdown` came first.
+    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(delay) => true,
+            () = shutdown.cancelled() => false,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// The delay the next `wait` sleeps, as "0.5s".
+impl std::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1}s", self.next.as_secs_f64())
     }
 }
 

@@ -110,7 +110,7 @@ pub(crate) async fn propose(
     loop {
         match client.set_flow_run_state(run_id, &body).await {
             Ok(r) => return Ok(r),
-            Err(e) if e.code().is_none() && attempts < 30 => {
+            Err(e) if e.is_transient() && attempts < 30 => {
                 attempts += 1;
                 tracing::warn!("cannot reach the server to report the run's state ({e}); retrying");
                 tokio::time::sleep(delay).await;
