@@ -297,3 +297,19 @@ fn logs_search_jumps_between_matches_and_toggles() {
     app.update(key(KeyCode::Esc));
     assert_eq!(top(&app), "runs");
 }
+
+#[test]
+fn a_run_scheduled_later_joins_the_list_when_it_is_due() {
+    let mut app = app((80, 24), false);
+    app.update(ch('2'));
+    assert_eq!(app.runs.visible.len(), 11);
+    let due = app
+        .runs
+        .next_reveal
+        .expect("the hidden runs have start times");
+    app.update(AppEvent::Tick(due - Duration::seconds(1)));
+    assert_eq!(app.runs.visible.len(), 11, "not due yet");
+    app.update(AppEvent::Tick(due));
+    assert!(app.runs.visible.len() > 11, "the due run is listed");
+    assert_eq!(app.runs.hidden_upcoming + app.runs.visible.len(), 13);
+}

@@ -129,6 +129,22 @@ pub struct App {
     followed: Option<Uuid>,
 }
 
+/// Hands `value` to each of `targets`: a clone to each but the last, which gets it moved.
+fn give_each<T: Clone, V>(targets: impl Iterator<Item = V>, value: T, mut give: impl FnMut(V, T)) {
+    let mut targets = targets.peekable();
+    let mut value = Some(value);
+    while let Some(target) = targets.next() {
+        let value = if targets.peek().is_some() {
+            value.clone()
+        } else {
+            value.take()
+        };
+        if let Some(value) = value {
+            give(target, value);
+        }
+    }
+}
+
 impl App {
     pub fn new(settings: Settings) -> Self {
         Self {
@@ -194,12 +210,16 @@ impl App {
             }
             AppEvent::Resize(w, h) => {
                 self.size = (w, h);
-                self.change_store(|_| {});
+                self.clamp_cursors();
                 true
             }
             AppEvent::Tick(now) => {
                 let changed = now != self.now;
                 self.now = now;
+                // a run hidden as "scheduled later" is due now: it joins the list
+                if self.runs.next_reveal.is_some_and(|at| at <= now) {
+                    self.change_store(|_| {});
+                }
                 changed
             }
             AppEvent::Msg(msg) => {
@@ -229,6 +249,23 @@ impl App {
     fn refresh_lists(&mut self, deployment: Option<Uuid>, run: Option<Uuid>) {
         self.deployments.resort(&self.store, self.size, deployment);
         self.runs.refilter(&self.store, self.size, self.now, run);
+        self.clamp_queue_cursors();
+    }
+
+    /// Keeps every list's selection inside its list and on screen, for a new size or after
+    /// queues or agents changed (which neither the deployments' order nor the runs' filter
+    /// depends on).
+    fn clamp_cursors(&mut self) {
+        let rows = crate::ui::layout::list_rows(self.size);
+        self.deployments
+            .cursor
+            .keep_visible(self.deployments.visible.len(), rows);
+        self.runs.cursor.keep_visible(self.runs.visible.len(), rows);
+        self.clamp_queue_cursors();
+    }
+
+    /// The queues' and agents' cursors (their lists are the store's, unfiltered).
+    fn clamp_queue_cursors(&mut self) {
         let rows = crate::ui::layout::list_rows(self.size);
         self.queues
             .cursor
@@ -276,34 +313,39 @@ impl App {
                 let now = self.now;
                 self.change_store(|s| s.set_deployment(e.deployment_id, e.deployment, now));
             }
-            Msg::Queue(e) => self.change_store(|s| s.set_queue(e.work_queue_id, e.work_queue)),
-            Msg::Agent(e) => self.change_store(|s| s.set_agent(e.agent_id, e.agent)),
+            Msg::Queue(e) => {
+                self.store.set_queue(e.work_queue_id, e.work_queue);
+                self.clamp_queue_cursors();
+            }
+            Msg::Agent(e) => {
+                self.store.set_agent(e.agent_id, e.agent);
+                self.clamp_queue_cursors();
+            }
             Msg::DeploymentRuns {
                 deployment_id,
                 recent,
                 upcoming,
             } => {
-                for view in &mut self.stack {
-                    if let View::Deployment(v) = view {
-                        if v.id == deployment_id {
-                            v.recent = Some(recent.clone());
-                            v.upcoming = Some(upcoming.clone());
-                        }
-                    }
-                }
+                let open = self.stack.iter_mut().filter_map(|view| match view {
+                    View::Deployment(v) if v.id == deployment_id => Some(v),
+                    _ => None,
+                });
+                give_each(open, (recent, upcoming), |v, (recent, upcoming)| {
+                    v.recent = Some(recent);
+                    v.upcoming = Some(upcoming);
+                });
             }
             Msg::RunDetails(details) => {
                 let row = RunRow::from(&details.run);
                 if self.store.run(row.id) != Some(&row) {
                     self.upsert_runs(vec![row]);
                 }
-                for view in &mut self.stack {
-                    if let View::Run(v) = view {
-                        if v.id == details.run.id {
-                            v.details = Some((*details).clone());
-                        }
-                    }
-                }
+                let id = details.run.id;
+                let open = self.stack.iter_mut().filter_map(|view| match view {
+                    View::Run(v) if v.id == id => Some(v),
+                    _ => None,
+                });
+                give_each(open, *details, |v, details| v.details = Some(details));
             }
             Msg::Logs {
                 run_id,

@@ -105,15 +105,8 @@ async fn deployments(client: &RigelClient) -> ClientResult<Vec<DeploymentRow>> {
 
 /// Scheduled runs (earliest first) or every other run (newest first), up to `max`.
 async fn runs(client: &RigelClient, scheduled: bool, max: u32) -> ClientResult<Vec<RunRow>> {
-    let kinds: Vec<StateType> = StateType::ALL
-        .into_iter()
-        .filter(|k| (*k == StateType::Scheduled) == scheduled)
-        .collect();
     let criteria = FlowRunCriteria {
-        state: Some(StateCriteria {
-            kind: Some(AnyFilter::new(kinds)),
-            name: None,
-        }),
+        state: Some(scheduled_or_not(scheduled)),
         ..Default::default()
     };
     let sort = if scheduled {
@@ -122,6 +115,18 @@ async fn runs(client: &RigelClient, scheduled: bool, max: u32) -> ClientResult<V
         FlowRunSort::ExpectedStartTimeDesc
     };
     page_runs(client, criteria, sort, max).await
+}
+
+/// Runs in the Scheduled state (`true`), or in any other state (`false`).
+fn scheduled_or_not(scheduled: bool) -> StateCriteria {
+    let kinds: Vec<StateType> = StateType::ALL
+        .into_iter()
+        .filter(|k| (*k == StateType::Scheduled) == scheduled)
+        .collect();
+    StateCriteria {
+        kind: Some(AnyFilter::new(kinds)),
+        name: None,
+    }
 }
 
 async fn page_runs(
@@ -182,19 +187,10 @@ pub async fn deployment_runs(
     client: &RigelClient,
     deployment_id: Uuid,
 ) -> ClientResult<(Vec<RunRow>, Vec<RunRow>)> {
-    let of = |scheduled: bool| {
-        let kinds: Vec<StateType> = StateType::ALL
-            .into_iter()
-            .filter(|k| (*k == StateType::Scheduled) == scheduled)
-            .collect();
-        FlowRunCriteria {
-            deployment_id: Some(AnyFilter::new([deployment_id])),
-            state: Some(StateCriteria {
-                kind: Some(AnyFilter::new(kinds)),
-                name: None,
-            }),
-            ..Default::default()
-        }
+    let of = |scheduled: bool| FlowRunCriteria {
+        deployment_id: Some(AnyFilter::new([deployment_id])),
+        state: Some(scheduled_or_not(scheduled)),
+        ..Default::default()
     };
     tokio::try_join!(
         page_runs(client, of(false), FlowRunSort::ExpectedStartTimeDesc, 20),

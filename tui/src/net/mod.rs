@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use fetch::{MAX_LOG_RECORDS, RECENT_RUNS};
+pub use fetch::MAX_LOG_RECORDS;
 
 use crate::msg::{Msg, Request};
 use crate::store::Store;

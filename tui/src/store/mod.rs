@@ -3,7 +3,7 @@
 
 mod rows;
 
-pub use rows::{DeploymentFacts, DeploymentRow, QueueRow, RunRow, Strip};
+pub use rows::{is_late, DeploymentFacts, DeploymentRow, QueueRow, RunRow, Strip};
 
 use std::collections::HashMap;
 

@@ -78,6 +78,11 @@ pub struct RunRow {
     pub total_run_time: f64,
 }
 
+/// A scheduled run whose time has passed: the server names its state `Late`.
+pub fn is_late(kind: StateType, name: &str) -> bool {
+    kind == StateType::Scheduled && name == "Late"
+}
+
 impl RunRow {
     pub fn state_name(&self) -> &str {
         self.state_name
@@ -86,7 +91,7 @@ impl RunRow {
     }
 
     pub fn is_late(&self) -> bool {
-        self.state == StateType::Scheduled && self.state_name.as_deref() == Some("Late")
+        is_late(self.state, self.state_name())
     }
 
     /// Failed, crashed, or late: the runs someone should look at.

@@ -71,6 +71,31 @@ pub fn run_areas(body: Rect) -> RunAreas {
     }
 }
 
+/// The deployment view: properties on the left and runs on the right when the body is wide
+/// (`None` for the runs: both go one under the other, in the first area, when it is narrow).
+pub fn deployment_areas(body: Rect) -> (Rect, Option<Rect>) {
+    if body.width >= 120 {
+        let left = body.width * 11 / 20;
+        (
+            Rect::new(body.x + 1, body.y, left - 1, body.height),
+            Some(Rect::new(
+                body.x + left + 1,
+                body.y,
+                body.width - left - 1,
+                body.height,
+            )),
+        )
+    } else {
+        let all = Rect::new(
+            body.x + 1,
+            body.y,
+            body.width.saturating_sub(1),
+            body.height,
+        );
+        (all, None)
+    }
+}
+
 /// The log pane's size (columns, rows) for a terminal size.
 pub fn log_pane(size: (u16, u16)) -> (usize, usize) {
     let logs = run_areas(areas(screen(size)).body).logs;

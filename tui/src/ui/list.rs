@@ -3,8 +3,10 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
 use ratatui::widgets::{Row, Table, TableState};
 use ratatui::Frame;
+use tui_input::Input;
 
 use super::theme::Theme;
 
@@ -77,11 +79,29 @@ impl ListCursor {
         self.keep_visible(len, height);
     }
 
+    /// The store index of the selected row of a filtered list (`visible` holds store indexes).
+    pub fn pick(&self, visible: &[u32]) -> Option<usize> {
+        visible.get(self.selected).map(|&i| i as usize)
+    }
+
     /// The rows on screen: `offset .. offset + height`, cut to the list.
     pub fn window(&self, len: usize, height: usize) -> std::ops::Range<usize> {
         let start = self.offset.min(len);
         start..(start + height).min(len)
     }
+}
+
+/// `  filter: /text█` for a list's title bar, while typing or when a filter is set.
+pub fn filter_spans(filter: &Input, editing: bool, t: Theme) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    if editing || !filter.value().is_empty() {
+        spans.push(Span::styled("  filter: /", t.key()));
+        spans.push(Span::raw(filter.value().to_string()));
+        if editing {
+            spans.push(Span::styled("█", t.key()));
+        }
+    }
+    spans
 }
 
 /// What a windowed table needs.

@@ -19,7 +19,7 @@ use crate::app::{Action, RunScope};
 use crate::msg::Change;
 use crate::store::{DeploymentFacts, RunRow};
 use crate::ui::format;
-use crate::ui::layout::{areas, screen};
+use crate::ui::layout::{areas, deployment_areas, screen};
 use crate::ui::list::{nav_key, Nav};
 use crate::ui::theme::Theme;
 
@@ -87,17 +87,14 @@ impl DeploymentView {
 
     /// Rows the text takes once wrapped (an estimate: word wrapping may take a few more).
     fn line_count(&self, d: &Deployment, f: &DeploymentFacts, cx: &Cx) -> usize {
-        let width = cx.size.0;
         let (props, runs) = self.lines(d, f, cx);
         let rows = |lines: &[Line], w: u16| -> usize {
             let w = usize::from(w.max(1));
             lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum()
         };
-        if width >= 120 {
-            let left = width * 11 / 20;
-            rows(&props, left - 1).max(runs.len()) + 2
-        } else {
-            rows(&props, width.saturating_sub(1)) + runs.len() + 2
+        match deployment_areas(areas(screen(cx.size)).body) {
+            (left, Some(_)) => rows(&props, left.width).max(runs.len()) + 2,
+            (all, None) => rows(&props, all.width) + runs.len() + 2,
         }
     }
 
@@ -299,35 +296,22 @@ impl DeploymentView {
             return;
         };
         let (props, runs) = self.lines(&d, f, cx);
-        if area.width >= 120 {
-            let left = area.width * 11 / 20;
-            let (l, r) = (
-                Rect::new(area.x + 1, area.y, left - 1, area.height),
-                Rect::new(
-                    area.x + left + 1,
-                    area.y,
-                    area.width - left - 1,
-                    area.height,
-                ),
-            );
-            let wrap = Wrap { trim: false };
-            frame.render_widget(Paragraph::new(props).wrap(wrap).scroll((self.scroll, 0)), l);
-            frame.render_widget(Paragraph::new(runs).scroll((self.scroll, 0)), r);
-        } else {
-            let mut all = props;
-            all.extend(runs);
-            let inner = Rect::new(
-                area.x + 1,
-                area.y,
-                area.width.saturating_sub(1),
-                area.height,
-            );
-            frame.render_widget(
-                Paragraph::new(all)
-                    .wrap(Wrap { trim: false })
-                    .scroll((self.scroll, 0)),
-                inner,
-            );
+        match deployment_areas(area) {
+            (l, Some(r)) => {
+                let wrap = Wrap { trim: false };
+                frame.render_widget(Paragraph::new(props).wrap(wrap).scroll((self.scroll, 0)), l);
+                frame.render_widget(Paragraph::new(runs).scroll((self.scroll, 0)), r);
+            }
+            (inner, None) => {
+                let mut all = props;
+                all.extend(runs);
+                frame.render_widget(
+                    Paragraph::new(all)
+                        .wrap(Wrap { trim: false })
+                        .scroll((self.scroll, 0)),
+                    inner,
+                );
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::msg::Change;
 use crate::store::{DeploymentFacts, Store};
 use crate::ui::format;
 use crate::ui::layout::list_rows;
-use crate::ui::list::{nav_key, ListCursor, WindowTable};
+use crate::ui::list::{filter_spans, nav_key, ListCursor, WindowTable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -90,7 +90,7 @@ fn health_rank(f: &DeploymentFacts) -> u8 {
 impl DeploymentsView {
     /// The selected deployment's id.
     pub fn selected(&self, store: &Store) -> Option<Uuid> {
-        let i = *self.visible.get(self.cursor.selected)? as usize;
+        let i = self.cursor.pick(&self.visible)?;
         store.deployments.get(i).map(|d| d.id)
     }
 
@@ -232,13 +232,7 @@ impl DeploymentsView {
                 cx.store.deployments.len()
             )),
         ];
-        if self.editing || !self.filter.value().is_empty() {
-            spans.push(Span::styled("  filter: /", t.key()));
-            spans.push(Span::raw(self.filter.value().to_string()));
-            if self.editing {
-                spans.push(Span::styled("█", t.key()));
-            }
-        }
+        spans.extend(filter_spans(&self.filter, self.editing, t));
         let arrow = if self.descending { "↓" } else { "↑" };
         spans.push(Span::styled(
             format!("  sort: {} {arrow}", self.sort.label()),

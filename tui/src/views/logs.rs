@@ -62,10 +62,6 @@ impl LogPane {
         }
     }
 
-    pub fn records(&self) -> usize {
-        self.records
-    }
-
     pub fn push(&mut self, logs: &[Log], reset: bool) {
         if reset {
             self.lines.clear();
@@ -191,7 +187,7 @@ impl LogPane {
                     if edit(&mut self.search, key) {
                         self.current = None;
                         self.find();
-                        self.jump(width, height);
+                        self.jump(height);
                     }
                 }
             }
@@ -208,7 +204,7 @@ impl LogPane {
             KeyCode::Char('f') => self.follow = !self.follow,
             KeyCode::Char('m') if !self.search.value().is_empty() => {
                 self.only_matches = !self.only_matches;
-                self.jump(width, height);
+                self.jump(height);
             }
             KeyCode::Char('n') | KeyCode::Char('N') if !self.matches.is_empty() => {
                 let n = self.matches.len();
@@ -218,7 +214,7 @@ impl LogPane {
                 } else {
                     (c + n - 1) % n
                 });
-                self.jump(width, height);
+                self.jump(height);
             }
             KeyCode::Esc if !self.search.value().is_empty() => {
                 self.search.reset();
@@ -250,7 +246,7 @@ impl LogPane {
     }
 
     /// Scrolls so the current match sits in the middle of the pane.
-    fn jump(&mut self, _width: usize, height: usize) {
+    fn jump(&mut self, height: usize) {
         let Some(line) = self.current.and_then(|c| self.matches.get(c)).copied() else {
             return;
         };

@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use super::logs::LogPane;
 use super::params::value_text;
-use super::runs::state_cell;
+use super::runs::{cancel, state_cell};
 use super::{Cx, Handled};
 use crate::app::Action;
-use crate::msg::{Change, RunDetails};
-use crate::store::RunRow;
+use crate::msg::RunDetails;
+use crate::store::{is_late, RunRow};
 use crate::ui::format;
-use crate::ui::layout::{areas, log_pane, run_areas, screen};
+use crate::ui::layout::{log_pane, run_areas};
 
 pub struct RunView {
     pub id: Uuid,
@@ -47,22 +47,10 @@ impl RunView {
             return self.logs.on_key(key, width, height);
         }
         match key.code {
-            KeyCode::Char('c') => {
-                let Some(run) = self.row(cx) else {
-                    return Handled::Consumed;
-                };
-                if run.state.is_terminal() {
-                    return Handled::Do(Action::Flash(format!(
-                        "Flow run '{}' has already finished ({}).",
-                        run.name,
-                        run.state_name()
-                    )));
-                }
-                Handled::Do(Action::Propose(Change::CancelRun {
-                    run_id: run.id,
-                    run: run.name.to_string(),
-                }))
-            }
+            KeyCode::Char('c') => match self.row(cx) {
+                Some(run) => cancel(&run),
+                None => Handled::Consumed,
+            },
             KeyCode::Char('d') => match self.row(cx).and_then(|r| r.deployment_id) {
                 Some(id) => Handled::Do(Action::OpenDeployment(id)),
                 None => Handled::Consumed,
@@ -154,7 +142,7 @@ impl RunView {
             let room = height.saturating_sub(lines.len()).max(1);
             let skip = d.states.len().saturating_sub(room);
             for s in d.states.iter().skip(skip) {
-                let late = s.kind == StateType::Scheduled && s.name == "Late";
+                let late = is_late(s.kind, &s.name);
                 let mut spans = vec![
                     Span::styled(format!("{} ", format::clock(s.timestamp)), t.dim()),
                     Span::styled(
@@ -251,9 +239,4 @@ impl RunView {
         .header(Row::new(vec!["TASK RUNS", "", ""]).style(t.header()));
         frame.render_widget(table, area);
     }
-}
-
-/// The height of the page used by list moves in this view (for callers outside).
-pub fn page(size: (u16, u16)) -> u16 {
-    areas(screen(size)).body.height
 }

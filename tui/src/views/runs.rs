@@ -16,7 +16,7 @@ use crate::msg::Change;
 use crate::store::{RunRow, Store};
 use crate::ui::format;
 use crate::ui::layout::list_rows;
-use crate::ui::list::{nav_key, ListCursor, WindowTable};
+use crate::ui::list::{filter_spans, nav_key, ListCursor, WindowTable};
 use crate::ui::theme::Theme;
 
 #[derive(Default)]
@@ -31,6 +31,8 @@ pub struct RunsView {
     pub upcoming: bool,
     /// How many scheduled runs the last filtering left out.
     pub hidden_upcoming: usize,
+    /// When the earliest of those is due: from then on it belongs in the list.
+    pub next_reveal: Option<DateTime<Utc>>,
     pub scope: RunScope,
     /// Store indexes of the runs shown, newest first.
     pub visible: Vec<u32>,
@@ -61,9 +63,24 @@ pub fn state_cell(run: &RunRow, t: Theme) -> Span<'static> {
     )
 }
 
+/// `c` on a run: asks to cancel it, or says it has already finished.
+pub fn cancel(run: &RunRow) -> Handled {
+    if run.state.is_terminal() {
+        return Handled::Do(Action::Flash(format!(
+            "Flow run '{}' has already finished ({}).",
+            run.name,
+            run.state_name()
+        )));
+    }
+    Handled::Do(Action::Propose(Change::CancelRun {
+        run_id: run.id,
+        run: run.name.to_string(),
+    }))
+}
+
 impl RunsView {
     pub fn selected(&self, store: &Store) -> Option<Uuid> {
-        let i = *self.visible.get(self.cursor.selected)? as usize;
+        let i = self.cursor.pick(&self.visible)?;
         store.runs.get(i).map(|r| r.id)
     }
 
@@ -79,6 +96,7 @@ impl RunsView {
         let query = self.filter.value().to_lowercase();
         self.visible.clear();
         self.hidden_upcoming = 0;
+        self.next_reveal = None;
         let show_upcoming = self.upcoming || self.state == Some(StateType::Scheduled);
         // deployments are matched once, not once per run
         let deployment_matches: Vec<bool> = store
@@ -103,6 +121,9 @@ impl RunsView {
                 && run.expected_start.is_some_and(|at| at > now);
             if !show_upcoming && later {
                 self.hidden_upcoming += 1;
+                if let Some(at) = run.expected_start {
+                    self.next_reveal = Some(self.next_reveal.map_or(at, |t| t.min(at)));
+                }
                 continue;
             }
             if !query.is_empty()
@@ -180,17 +201,7 @@ impl RunsView {
             }
             KeyCode::Char('c') => {
                 if let Some(run) = selected {
-                    if run.state.is_terminal() {
-                        return Handled::Do(Action::Flash(format!(
-                            "Flow run '{}' has already finished ({}).",
-                            run.name,
-                            run.state_name()
-                        )));
-                    }
-                    return Handled::Do(Action::Propose(Change::CancelRun {
-                        run_id: run.id,
-                        run: run.name.to_string(),
-                    }));
+                    return cancel(run);
                 }
             }
             _ => return Handled::Ignored,
@@ -230,13 +241,7 @@ impl RunsView {
         } else if self.upcoming {
             spans.push(Span::styled("  with scheduled", t.dim()));
         }
-        if self.editing || !self.filter.value().is_empty() {
-            spans.push(Span::styled("  filter: /", t.key()));
-            spans.push(Span::raw(self.filter.value().to_string()));
-            if self.editing {
-                spans.push(Span::styled("█", t.key()));
-            }
-        }
+        spans.extend(filter_spans(&self.filter, self.editing, t));
         Line::from(spans)
     }
 
