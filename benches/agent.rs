@@ -5,6 +5,8 @@
 //!     RIGEL_BENCH_ONLY=latency,scheduled cargo bench --bench agent   # some sections only
 //!                     # (latency, scheduled, throughput, burst, memory)
 //!     RIGEL_BENCH_RUNS=500 RIGEL_BENCH_BURST=5000 cargo bench --bench agent
+//!     RIGEL_BENCH_ENGINES=in-agent cargo bench --bench agent   # one engine mode only
+//!                     # (process: an engine process per run; in-agent: engines in the agent)
 //!
 //! "Process started" is when the flow's own script begins: the script writes bash's
 //! `$EPOCHREALTIME` to a file named after its run, and the benchmark compares it with the wall
@@ -30,16 +32,18 @@ const STAMP_FLOW: &str =
 /// The trivial flow of the throughput figures.
 const TRUE_FLOW: &str = "#!/bin/sh\ntrue\n";
 
-/// A server in its own `RIGEL_HOME` and a folder the flows write their start times to.
+/// A server in its own `RIGEL_HOME` and a folder the flows write their start times to; its
+/// agents run engines as `engine` says (`process` or `in-agent`).
 struct Bench {
     home: tempfile::TempDir,
     server: ServerProcess,
     client: RigelClient,
     out: PathBuf,
+    engine: &'static str,
 }
 
 impl Bench {
-    fn start() -> Self {
+    fn start(engine: &'static str) -> Self {
         let home = tempfile::tempdir().expect("tempdir");
         let server = ServerProcess::start(home.path());
         let client = RigelClient::new(&server.api_url);
@@ -50,6 +54,7 @@ impl Bench {
             server,
             client,
             out,
+            engine,
         }
     }
 
@@ -76,7 +81,7 @@ impl Bench {
     }
 
     fn agent(&self, name: &str, args: &[&str]) -> AgentProcess {
-        let mut all = vec!["--name", name];
+        let mut all = vec!["--name", name, "--engine", self.engine];
         all.extend_from_slice(args);
         AgentProcess::start_with(
             &self.server,
@@ -247,8 +252,8 @@ fn row(what: &str, figure: String, target: &str) {
 }
 
 /// Run now: create one run at a time and wait for its flow to start.
-async fn latency(n: usize) {
-    let b = Bench::start();
+async fn latency(engine: &'static str, n: usize) {
+    let b = Bench::start(engine);
     let deployment = b.deploy("stamp", STAMP_FLOW).await;
     let _agent = b.agent("a", &[]);
     b.wait_for_agents(1).await;
@@ -276,7 +281,7 @@ async fn latency(n: usize) {
     }
     samples.sort();
     row(
-        &format!("run now → flow process started ({n} runs, one at a time), p50"),
+        &format!("[{engine}] run now → flow process started ({n} runs, one at a time), p50"),
         ms(percentile(&samples, 0.5)),
         "≤ 10 ms",
     );
@@ -285,8 +290,8 @@ async fn latency(n: usize) {
 }
 
 /// Scheduled runs, claimed ahead (prefetch): how late each flow starts after its time.
-async fn scheduled(n: usize) {
-    let b = Bench::start();
+async fn scheduled(engine: &'static str, n: usize) {
+    let b = Bench::start(engine);
     let deployment = b.deploy("stamp", STAMP_FLOW).await;
     let _agent = b.agent("a", &["--prefetch-seconds", "10"]);
     b.wait_for_agents(1).await;
@@ -313,7 +318,7 @@ async fn scheduled(n: usize) {
     }
     late.sort();
     row(
-        &format!("scheduled time → flow process started ({n} prefetched runs, 20 ms apart), p50"),
+        &format!("[{engine}] scheduled time → flow process started ({n} prefetched runs, 20 ms apart), p50"),
         ms(percentile(&late, 0.5)),
         "≤ 10 ms",
     );
@@ -322,8 +327,8 @@ async fn scheduled(n: usize) {
 }
 
 /// Trivial runs end to end through one agent.
-async fn throughput(n: usize, limit: usize) {
-    let b = Bench::start();
+async fn throughput(engine: &'static str, n: usize, limit: usize) {
+    let b = Bench::start(engine);
     let deployment = b.deploy("trivial", TRUE_FLOW).await;
     let limit = limit.to_string();
     let agent = b.agent("a", &["--limit", &limit]);
@@ -347,7 +352,7 @@ async fn throughput(n: usize, limit: usize) {
     let server_cpu = support::cpu_time(b.server.child.id());
     row(
         &format!(
-            "`true` runs through one agent (--limit {limit}): {n} runs, created in {:.2} s",
+            "[{engine}] `true` runs through one agent (--limit {limit}): {n} runs, created in {:.2} s",
             created.as_secs_f64()
         ),
         format!(
@@ -375,8 +380,8 @@ async fn throughput(n: usize, limit: usize) {
 }
 
 /// A burst of runs due in the same second, two agents that prefetch them.
-async fn burst(n: usize) {
-    let b = Bench::start();
+async fn burst(engine: &'static str, n: usize) {
+    let b = Bench::start(engine);
     let deployment = b.deploy("stamp", STAMP_FLOW).await;
     let _a = b.agent("a", &["--limit", "64", "--prefetch-seconds", "30"]);
     let _b = b.agent("b", &["--limit", "64", "--prefetch-seconds", "30"]);
@@ -397,7 +402,7 @@ async fn burst(n: usize) {
     late.sort();
     let marked_late = b.ever_late().await;
     row(
-        &format!("burst: {n} runs due in the same second, two agents (created in {:.2} s): last started after", created.as_secs_f64()),
+        &format!("[{engine}] burst: {n} runs due in the same second, two agents (created in {:.2} s): last started after", created.as_secs_f64()),
         ms(*late.last().unwrap_or(&Duration::ZERO)),
         "≤ 5 s",
     );
@@ -410,8 +415,8 @@ async fn burst(n: usize) {
 }
 
 /// Resident memory of an idle agent and of one engine process.
-async fn memory() {
-    let b = Bench::start();
+async fn memory(engine: &'static str) {
+    let b = Bench::start(engine);
     let deployment = b.deploy("sleepy", "#!/bin/sh\nsleep 2\n").await;
     let agent = b.agent("a", &[]);
     b.wait_for_agents(1).await;
@@ -419,39 +424,43 @@ async fn memory() {
     let idle = status_kib(agent.child.id(), "VmRSS:");
     let idle_pss = pss_kib(agent.child.id());
     b.create_runs(deployment, 1, None).await;
-    // the engine is the agent's child; measure it while its flow sleeps
-    let mut engine = None;
+    // the engine (or, inside the agent, the flow) is the agent's child; measure while it sleeps
+    let mut child = None;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while engine.is_none() && Instant::now() < deadline {
-        engine = children(agent.child.id()).into_iter().next();
+    while child.is_none() && Instant::now() < deadline {
+        child = children(agent.child.id()).into_iter().next();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let engine = engine.expect("no engine process appeared");
+    let child = child.expect("no engine or flow process appeared");
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let engine_rss = status_kib(engine, "VmRSS:");
-    let engine_hwm = status_kib(engine, "VmHWM:");
-    let engine_pss = pss_kib(engine);
+    let engine_rss = status_kib(child, "VmRSS:");
+    let engine_hwm = status_kib(child, "VmHWM:");
+    let engine_pss = pss_kib(child);
+    let busy = status_kib(agent.child.id(), "VmRSS:");
     while b.count(&[StateType::Completed]).await < 1 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = status_kib(agent.child.id(), "VmRSS:");
     let mib = |k: u64| format!("{:.1} MB", k as f64 / 1024.0);
     row(
-        "agent resident memory, idle (RSS / PSS)",
+        &format!("[{engine}] agent resident memory, idle (RSS / PSS)"),
         format!("{} / {}", mib(idle), mib(idle_pss)),
         "≤ 10 MB",
     );
+    row("… while a run's flow runs (RSS)", mib(busy), "");
     row("… idle again after a run (RSS)", mib(after), "≤ 10 MB");
-    row(
-        "engine process while its flow runs (RSS / peak RSS / PSS)",
-        format!(
-            "{} / {} / {}",
-            mib(engine_rss),
-            mib(engine_hwm),
-            mib(engine_pss)
-        ),
-        "≤ 10 MB",
-    );
+    if engine == "process" {
+        row(
+            "engine process while its flow runs (RSS / peak RSS / PSS)",
+            format!(
+                "{} / {} / {}",
+                mib(engine_rss),
+                mib(engine_hwm),
+                mib(engine_pss)
+            ),
+            "≤ 10 MB",
+        );
+    }
 }
 
 /// Child processes of `pid` (from every thread's `children` list).
@@ -480,21 +489,27 @@ async fn main() {
     let runs = env_usize("RIGEL_BENCH_RUNS", 200);
     println!("| measure | figure | target |");
     println!("|---------|-------:|--------|");
-    if wanted("latency") {
-        latency(runs).await;
-    }
-    if wanted("scheduled") {
-        scheduled(runs).await;
-    }
-    if wanted("throughput") {
-        let n = env_usize("RIGEL_BENCH_THROUGHPUT_RUNS", 3000);
-        let limit = env_usize("RIGEL_BENCH_LIMIT", 32);
-        throughput(n, limit).await;
-    }
-    if wanted("burst") {
-        burst(env_usize("RIGEL_BENCH_BURST", 5000)).await;
-    }
-    if wanted("memory") {
-        memory().await;
+    let engines = std::env::var("RIGEL_BENCH_ENGINES").unwrap_or_default();
+    for engine in ["process", "in-agent"] {
+        if !engines.is_empty() && !engines.split(',').any(|e| e.trim() == engine) {
+            continue;
+        }
+        if wanted("latency") {
+            latency(engine, runs).await;
+        }
+        if wanted("scheduled") {
+            scheduled(engine, runs).await;
+        }
+        if wanted("throughput") {
+            let n = env_usize("RIGEL_BENCH_THROUGHPUT_RUNS", 3000);
+            let limit = env_usize("RIGEL_BENCH_LIMIT", 32);
+            throughput(engine, n, limit).await;
+        }
+        if wanted("burst") {
+            burst(engine, env_usize("RIGEL_BENCH_BURST", 5000)).await;
+        }
+        if wanted("memory") {
+            memory(engine).await;
+        }
     }
 }

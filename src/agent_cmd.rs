@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use rigel_agent::agent::{self, AgentConfig};
+use rigel_agent::agent::{self, AgentConfig, Engines};
 use rigel_agent::engine::{self, EngineOptions, Outcome};
 use rigel_agent::runner::EngineLaunch;
 use rigel_common::agent::AgentFilter;
@@ -41,6 +41,20 @@ pub struct StartArgs {
     /// On shutdown, seconds running flows may keep going before they are cancelled.
     #[arg(long, default_value_t = 30.0)]
     pub grace_seconds: f64,
+    /// Where each run's engine runs.
+    #[arg(long, value_enum, default_value_t = EngineMode::Process)]
+    pub engine: EngineMode,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineMode {
+    /// Its own `rigel engine run` process, which survives a restart of the agent and reports
+    /// for itself.
+    Process,
+    /// Inside the agent (each flow still its own process group): lighter and faster for many
+    /// short runs, but runs in flight end with the agent (if it dies, the server's reaper
+    /// marks them Crashed).
+    InAgent,
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,6 +86,27 @@ pub fn signal_token() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+/// How often engines inside the agent heartbeat their runs: `RIGEL_ENGINE_HEARTBEAT_SECONDS`,
+/// as for engine processes, else their default.
+fn engine_heartbeat() -> CliResult<Duration> {
+    match std::env::var("RIGEL_ENGINE_HEARTBEAT_SECONDS") {
+        Ok(v) if !v.trim().is_empty() => {
+            let secs = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
+                .ok_or_else(|| {
+                    CliError::invalid(format!(
+                        "RIGEL_ENGINE_HEARTBEAT_SECONDS must be a number of seconds between 0 and 86400, not '{v}'"
+                    ))
+                })?;
+            Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(100)))
+        }
+        _ => Ok(EngineOptions::default().heartbeat),
+    }
 }
 
 pub fn launch(client: &RigelClient) -> CliResult<EngineLaunch> {
@@ -110,6 +145,14 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
         grace: seconds("grace-seconds", args.grace_seconds)?,
         claim_wait_seconds: 10.0,
         launch: launch(&client)?,
+        engines: match args.engine {
+            EngineMode::Process => Engines::Process,
+            EngineMode::InAgent => Engines::InAgent(EngineOptions {
+                heartbeat: engine_heartbeat()?,
+                code_cache: crate::config::code_cache(),
+                ..Default::default()
+            }),
+        },
     };
     agent::run(client, config, shutdown).await?;
     Ok(())
@@ -168,6 +211,7 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         heartbeat: seconds("heartbeat-seconds", heartbeat_seconds)?.max(Duration::from_millis(100)),
         echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
         code_cache: crate::config::code_cache(),
+        flow: Default::default(),
     };
     let outcome = engine::execute(client, id, token, &opts, signal_token()).await?;
     outcome_result(&outcome)

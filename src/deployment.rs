@@ -412,9 +412,9 @@ async fn execute(
         code_cache: crate::config::code_cache(),
         ..Default::default()
     };
-    let outcome = rigel_agent::engine::execute(
+    let outcome = rigel_agent::engine::execute_run(
         client,
-        run.id,
+        run.clone(),
         None,
         &opts,
         crate::agent_cmd::signal_token(),

@@ -17,6 +17,9 @@ pub struct UpArgs {
     /// Most flow runs the local agent executes at once.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Where the local agent runs each run's engine.
+    #[arg(long, value_enum, default_value_t = agent_cmd::EngineMode::Process)]
+    pub engine: agent_cmd::EngineMode,
 }
 
 pub async fn up(args: UpArgs) -> CliResult {
@@ -43,6 +46,7 @@ pub async fn up(args: UpArgs) -> CliResult {
         prefetch_seconds: 10.0,
         heartbeat_seconds: 10.0,
         grace_seconds: 30.0,
+        engine: args.engine,
     };
     let agent_result = agent_cmd::start(client, agent_args, stop).await;
     server_stop.cancel();

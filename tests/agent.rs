@@ -517,3 +517,90 @@ async fn an_agent_the_server_refuses_stops_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// `--engine in-agent`: no engine process; the runner's env and working_dir still reach the
+/// flow, tasks' relative folders are taken from it, a bad folder fails the run at submission,
+/// cancelling works, and a shutdown cancels what is still running after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_inside_the_agent() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("sub")).unwrap();
+    let flow = "flows:\n  - name: greet\n    parameters:\n      name: {type: string, default: you}\n    tasks:\n      - name: here\n        run: pwd\n      - name: there\n        run: pwd; echo \"$GREETING $RIGEL_PARAM_NAME\"\n        working_dir: sub\n";
+    let body = serde_json::json!({
+        "name": "greet", "flow_name": "greet",
+        "flow_data": {"encoding": "text", "blob": flow},
+        "flow_runner": {"type": "subprocess", "config": {
+            "env": {"GREETING": "Howdy"},
+            "working_dir": work.path().to_str().unwrap(),
+        }},
+    });
+    let spec: DeploymentCreate = serde_json::from_value(body).unwrap();
+    let d = client.create_deployment(&spec).await.unwrap().0.id;
+    let long = deploy(&client, "long", "#!/bin/sh\necho started\nsleep 60\n", None).await;
+    let lost = deploy(
+        &client,
+        "lost",
+        "echo never",
+        Some(
+            serde_json::json!({"type": "subprocess", "config": {"working_dir": "/no/such/folder"}}),
+        ),
+    )
+    .await;
+    // (with a grace period of 1 s)
+    let mut agent = AgentProcess::start(&server, "default", &["--engine", "in-agent"]);
+
+    let r = run(&client, d, serde_json::json!({"name": "Marvin"})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = logs(&client, r.id).await;
+    let here = std::fs::canonicalize(work.path()).unwrap();
+    for want in [
+        here.display().to_string(),
+        here.join("sub").display().to_string(),
+        "Howdy Marvin".to_string(),
+    ] {
+        assert!(lines.contains(&want), "{want} in {lines:#?}");
+    }
+
+    let r = run(&client, lost, serde_json::json!({})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Failed);
+    assert!(
+        done.state
+            .message
+            .unwrap_or_default()
+            .contains("working_dir '/no/such/folder' is not a folder"),
+        "failed at submission"
+    );
+
+    // cancelled from outside; the flow is the agent's child, there is no engine process
+    let r = run(&client, long, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    let engines = std::process::Command::new("pgrep")
+        .args(["-f", &format!("engine run {}", r.id)])
+        .output()
+        .unwrap();
+    assert!(!engines.status.success(), "no engine process");
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["flow-run", "cancel", &r.id.to_string()])
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = finished(&client, r.id, 20).await;
+    assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
+
+    // shut down with a run in flight: cancelled after the grace period, and the agent exits
+    let r = run(&client, long, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    assert!(agent.terminate(), "the agent stopped cleanly");
+    let done = client.read_flow_run(r.id).await.unwrap();
+    assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
+}

@@ -563,25 +563,38 @@ async fn the_subprocess_runner_chooses_the_interpreter() {
     .unwrap();
     let out = create(&server.api_url, tmp.path(), &[&spec], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let _agent = AgentProcess::start(&server, "default", &[]);
+    // the same with engines in their own processes and inside the agent
+    for engine in ["process", "in-agent"] {
+        let _agent = AgentProcess::start(&server, "default", &["--engine", engine]);
+        let r = run(&client, "which", "venv", serde_json::json!({})).await;
+        let done = finished(&client, r.id).await;
+        assert_eq!(
+            done.state.kind,
+            StateType::Completed,
+            "{engine}: {:?}",
+            done.state
+        );
+        let lines = logs(&client, r.id).await;
+        let python = format!("python: {}", venv.join("bin/python").display());
+        assert!(
+            lines.iter().any(|l| l.message == python),
+            "{engine}: {lines:#?}"
+        );
+        let marker = format!("venv: {}", venv.display());
+        assert!(
+            lines.iter().any(|l| l.message == marker),
+            "{engine}: {lines:#?}"
+        );
 
-    let r = run(&client, "which", "venv", serde_json::json!({})).await;
-    let done = finished(&client, r.id).await;
-    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    let lines = logs(&client, r.id).await;
-    let python = format!("python: {}", venv.join("bin/python").display());
-    assert!(lines.iter().any(|l| l.message == python), "{lines:#?}");
-    let marker = format!("venv: {}", venv.display());
-    assert!(lines.iter().any(|l| l.message == marker), "{lines:#?}");
-
-    let r = run(&client, "which", "missing", serde_json::json!({})).await;
-    let done = finished(&client, r.id).await;
-    assert_eq!(done.state.kind, StateType::Failed);
-    assert!(
-        done.state
-            .message
-            .unwrap_or_default()
-            .contains("virtualenv '/no/such/venv' is not a virtual environment"),
-        "failed at submission"
-    );
+        let r = run(&client, "which", "missing", serde_json::json!({})).await;
+        let done = finished(&client, r.id).await;
+        assert_eq!(done.state.kind, StateType::Failed);
+        assert!(
+            done.state
+                .message
+                .unwrap_or_default()
+                .contains("virtualenv '/no/such/venv' is not a virtual environment"),
+            "{engine}: failed at submission"
+        );
+    }
 }

@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use rigel_common::agent::AgentCreate;
 use rigel_common::client::{ClientError, RigelClient};
+use rigel_common::flow_run::FlowRun;
 use rigel_common::state::{StateCreate, StateType};
 use rigel_common::work_queue::{ClaimRequest, ClaimedRun, WorkQueue, WorkQueueCreate};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::engine::propose;
+use crate::engine::{self, propose, EngineOptions, Outcome};
 use crate::process::{describe, stop_group};
-use crate::runner::{self, EngineLaunch};
+use crate::runner::{self, EngineLaunch, RunnerError};
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -33,6 +34,19 @@ pub struct AgentConfig {
     /// How long one claim call waits for work.
     pub claim_wait_seconds: f64,
     pub launch: EngineLaunch,
+    pub engines: Engines,
+}
+
+/// Where the engines of the agent's runs run.
+#[derive(Debug, Clone)]
+pub enum Engines {
+    /// Each run's engine is its own `rigel engine run` process (in its own process group): it
+    /// survives a restart of the agent and reports for itself.
+    Process,
+    /// Engines run inside the agent, with these options; each flow is still its own process
+    /// group. Lighter (no engine process, one connection to the server), but runs in flight
+    /// end with the agent: if it dies, the reaper marks them Crashed.
+    InAgent(EngineOptions),
 }
 
 /// The runs whose engines this agent is running (reported with each heartbeat).
@@ -307,65 +321,203 @@ fn start_run(
 ) {
     let run = claimed.flow_run;
     let token = claimed.claim_token;
-    let runner_settings = run.flow_runner.clone().unwrap_or_default();
     tracing::info!("claimed flow run '{}' ({})", run.name, run.id);
-    let child = runner::start(&config.launch, &runner_settings, run.id, token);
+    let prepared = runner::prepare(&config.launch, &run.flow_runner.clone().unwrap_or_default());
     let client = client.clone();
-    let in_flight = in_flight.clone();
-    let shutdown = shutdown.clone();
+    let in_flight = InFlightRun::new(in_flight, run.id);
+    // the moment running flows are cancelled: the grace period after a shutdown request
     let grace = config.grace;
-    runs.spawn(async move {
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("flow run '{}': {e}", run.name);
-                let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
-                if let Err(e) = propose(&client, run.id, Some(token), state).await {
-                    tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
-                }
-                return;
-            }
-        };
-        let pid = child.id();
-        if let Ok(mut m) = in_flight.lock() {
-            m.insert(run.id);
-        }
-        tracing::info!("flow run '{}' started as process {}", run.name, pid.unwrap_or_default());
-        let status = tokio::select! {
-            s = child.wait() => s,
-            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!("flow run '{}' still running after the grace period; cancelling it", run.name);
-                stop_group(&mut child, Duration::from_secs(15))
-                    .await
-                    .ok_or_else(|| std::io::Error::other("the engine process could not be waited for"))
-            }
-        };
-        if let Ok(mut m) = in_flight.lock() {
-            m.remove(&run.id);
-        }
-        if status.as_ref().is_ok_and(std::process::ExitStatus::success) {
-            // the engine exits 0 only after reporting Completed to the server
-            tracing::info!("flow run '{}' finished: Completed", run.name);
+    let shutdown = shutdown.clone();
+    let cancel_at = async move {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            runs.spawn(async move { fail_to_start(&client, &run, token, &e).await });
             return;
         }
-        let how = status.as_ref().map_or_else(|e| e.to_string(), describe);
-        // the engine reports its own end; if it died first, the run is still open: say so
-        match client.read_flow_run(run.id).await {
-            Ok(now) if now.state.kind.is_terminal() => {
-                tracing::info!("flow run '{}' finished: {}", run.name, now.state.name);
-            }
-            Ok(now) => {
-                let (kind, msg) = if shutdown.is_cancelled() {
-                    (StateType::Cancelled, format!("the agent shut down; the engine ended with {how}"))
-                } else {
-                    (StateType::Crashed, format!("the engine process ended with {how} before reporting a final state"))
+    };
+    match &config.engines {
+        Engines::Process => {
+            let child = runner::start(&config.launch, &prepared, run.id, token);
+            runs.spawn(async move {
+                let child = match child {
+                    Ok(c) => c,
+                    Err(e) => return fail_to_start(&client, &run, token, &e).await,
                 };
-                tracing::warn!("flow run '{}' was {} when its process ended ({how}); marking it {kind}", run.name, now.state.name);
-                let _ = propose(&client, run.id, Some(token), StateCreate::new(kind).with_message(msg)).await;
-            }
-            Err(e) => tracing::warn!("flow run '{}' ended ({how}); cannot read its state: {e}", run.name),
+                in_flight.add();
+                watch_engine_process(&client, &run, token, child, cancel_at).await;
+            });
         }
+        Engines::InAgent(options) => {
+            let mut opts = options.clone();
+            opts.echo = prepared.stream_output;
+            opts.flow = prepared.flow;
+            runs.spawn(async move {
+                in_flight.add();
+                run_engine_here(client, run, token, opts, cancel_at).await;
+            });
+        }
+    }
+}
+
+/// A run of `in_flight` (reported with each heartbeat) from `add` until dropped.
+struct InFlightRun {
+    set: InFlight,
+    id: Uuid,
+}
+
+impl InFlightRun {
+    fn new(set: &InFlight, id: Uuid) -> Self {
+        Self {
+            set: set.clone(),
+            id,
+        }
+    }
+
+    fn add(&self) {
+        if let Ok(mut m) = self.set.lock() {
+            m.insert(self.id);
+        }
+    }
+}
+
+impl Drop for InFlightRun {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.set.lock() {
+            m.remove(&self.id);
+        }
+    }
+}
+
+/// The run cannot start on this agent (its runner is unavailable or misconfigured, or the
+/// engine process could not be started): it fails with the reason.
+async fn fail_to_start(client: &RigelClient, run: &FlowRun, token: Uuid, e: &RunnerError) {
+    tracing::error!("flow run '{}': {e}", run.name);
+    let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
+    if let Err(e) = propose(client, run.id, Some(token), state).await {
+        tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
+    }
+}
+
+/// Waits for a run's engine process; after `cancel_at`, stops it. An engine that ended without
+/// reporting a final state leaves the run open: it becomes Crashed (Cancelled when the agent
+/// is shutting down).
+async fn watch_engine_process(
+    client: &RigelClient,
+    run: &FlowRun,
+    token: Uuid,
+    mut child: tokio::process::Child,
+    cancel_at: impl std::future::Future<Output = ()>,
+) {
+    tracing::info!(
+        "flow run '{}' started as process {}",
+        run.name,
+        child.id().unwrap_or_default()
+    );
+    let mut shutting_down = false;
+    let status = tokio::select! {
+        s = child.wait() => s,
+        () = cancel_at => {
+            shutting_down = true;
+            tracing::warn!("flow run '{}' still running after the grace period; cancelling it", run.name);
+            stop_group(&mut child, Duration::from_secs(15))
+                .await
+                .ok_or_else(|| std::io::Error::other("the engine process could not be waited for"))
+        }
+    };
+    if status.as_ref().is_ok_and(std::process::ExitStatus::success) {
+        // the engine exits 0 only after reporting Completed to the server
+        tracing::info!("flow run '{}' finished: Completed", run.name);
+        return;
+    }
+    let how = status.as_ref().map_or_else(|e| e.to_string(), describe);
+    let (kind, msg) = if shutting_down {
+        (
+            StateType::Cancelled,
+            format!("the agent shut down; the engine ended with {how}"),
+        )
+    } else {
+        (
+            StateType::Crashed,
+            format!("the engine process ended with {how} before reporting a final state"),
+        )
+    };
+    close_if_open(client, run, token, kind, msg).await;
+}
+
+/// Runs a run's engine inside the agent; after `cancel_at`, cancels it (the engine stops the
+/// flow and reports Cancelled). An engine that fails without reporting (a panic, or a server
+/// unreachable for its whole retry budget) leaves the run open: it becomes Crashed.
+async fn run_engine_here(
+    client: RigelClient,
+    run: FlowRun,
+    token: Uuid,
+    opts: EngineOptions,
+    cancel_at: impl std::future::Future<Output = ()>,
+) {
+    tracing::info!("flow run '{}' started in the agent", run.name);
+    let cancel = CancellationToken::new();
+    let name = run.name.clone();
+    let mut engine = tokio::spawn({
+        let (client, run, cancel) = (client.clone(), run.clone(), cancel.clone());
+        async move { engine::execute_run(&client, run, Some(token), &opts, cancel).await }
     });
+    let ended = tokio::select! {
+        r = &mut engine => r,
+        () = cancel_at => {
+            tracing::warn!("flow run '{name}' still running after the grace period; cancelling it");
+            cancel.cancel();
+            engine.await
+        }
+    };
+    let why = match ended {
+        Ok(Ok(Outcome::Aborted(why))) => {
+            tracing::warn!("flow run '{name}' was not executed here: {why}");
+            return;
+        }
+        Ok(Ok(outcome)) => {
+            let state = outcome.state().map_or("", StateType::default_name);
+            tracing::info!("flow run '{name}' finished: {state}");
+            return;
+        }
+        Ok(Err(e)) => format!("its engine failed: {e:#}"),
+        Err(e) if e.is_panic() => "its engine panicked (a bug in Rigel)".to_string(),
+        Err(e) => format!("its engine stopped: {e}"),
+    };
+    close_if_open(&client, &run, token, StateType::Crashed, why).await;
+}
+
+/// Ends the run with `kind` unless it already reached a final state.
+async fn close_if_open(
+    client: &RigelClient,
+    run: &FlowRun,
+    token: Uuid,
+    kind: StateType,
+    msg: String,
+) {
+    match client.read_flow_run(run.id).await {
+        Ok(now) if now.state.kind.is_terminal() => {
+            tracing::info!("flow run '{}' finished: {}", run.name, now.state.name);
+        }
+        Ok(now) => {
+            tracing::warn!(
+                "flow run '{}' was {} when its engine ended ({msg}); marking it {kind}",
+                run.name,
+                now.state.name
+            );
+            let state = StateCreate::new(kind).with_message(msg);
+            if let Err(e) = propose(client, run.id, Some(token), state).await {
+                tracing::error!("cannot report the end of flow run '{}': {e}", run.name);
+            }
+        }
+        Err(e) => tracing::warn!(
+            "flow run '{}' ended ({msg}); cannot read its state: {e}",
+            run.name
+        ),
+    }
 }
 
 /// After a shutdown request: waits for every run (each enforces the grace period itself).

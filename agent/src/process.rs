@@ -1,5 +1,7 @@
 //! Child processes in their own process group, so a whole tree can be stopped at once.
 
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +15,44 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::logs::RunLogger;
+
+/// What the flow runner adds to the flow's processes: environment variables and the folder
+/// they run in. Empty when the engine is a process of its own, which the runner already set up
+/// (its children inherit it); filled when the engine runs inside the agent.
+#[derive(Debug, Clone, Default)]
+pub struct FlowProcess {
+    pub env: Vec<(String, OsString)>,
+    pub working_dir: Option<PathBuf>,
+}
+
+impl FlowProcess {
+    /// A command for one of the flow's processes; what the caller sets afterwards wins.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.working_dir {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+
+    /// A folder named by the flow (a task's `working_dir`), relative to the runner's.
+    pub fn folder(&self, dir: &Path) -> PathBuf {
+        match &self.working_dir {
+            Some(base) => base.join(dir),
+            None => dir.to_path_buf(),
+        }
+    }
+
+    /// The Python interpreter: the runner's choice (`RIGEL_PYTHON`), else this process's.
+    pub fn python(&self) -> OsString {
+        self.env
+            .iter()
+            .find(|(k, v)| k == "RIGEL_PYTHON" && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(crate::python::python_interpreter)
+    }
+}
 
 /// Sends `signal` to the process group led by `pid` (ignoring a group that is already gone).
 pub fn signal_group(pid: u32, signal: Signal) {

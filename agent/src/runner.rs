@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use rigel_common::deployment::{FlowRunnerSettings, FlowRunnerType};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use uuid::Uuid;
+
+use crate::process::FlowProcess;
 
 /// What every engine process needs to reach the server.
 #[derive(Debug, Clone)]
@@ -50,27 +52,74 @@ impl std::fmt::Display for RunnerError {
 
 impl std::error::Error for RunnerError {}
 
-/// Starts the engine for a claimed run through its flow runner.
-pub fn start(
+/// What a flow runner's settings ask of the processes of a run: their environment, their
+/// folder, and whether their output also goes to the agent's own output.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub flow: FlowProcess,
+    pub stream_output: bool,
+}
+
+/// Checks a run's flow runner and reads its settings: an unknown or unavailable type, a
+/// missing `working_dir` or interpreter is refused here, before anything starts.
+pub fn prepare(
     launch: &EngineLaunch,
     runner: &FlowRunnerSettings,
-    run_id: Uuid,
-    claim_token: Uuid,
-) -> Result<Child, RunnerError> {
+) -> Result<Prepared, RunnerError> {
     match runner.kind {
         FlowRunnerType::Universal | FlowRunnerType::Subprocess => {}
         other => return Err(RunnerError::Unavailable(other)),
     }
     let config = &runner.config;
-    let working_dir = config.get("working_dir").and_then(|d| d.as_str());
-    let interpreter = match runner.kind {
-        FlowRunnerType::Subprocess => {
-            interpreter_env(config, working_dir.map(Path::new), &|k| std::env::var_os(k))
-                .map_err(RunnerError::Config)?
+    let working_dir = config
+        .get("working_dir")
+        .and_then(|d| d.as_str())
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    if let Some(dir) = &working_dir {
+        if !dir.is_dir() {
+            return Err(RunnerError::Config(format!(
+                "working_dir '{}' is not a folder on this agent's machine",
+                dir.display()
+            )));
         }
-        _ => Vec::new(),
-    };
-    let mut cmd = Command::new(&launch.program);
+    }
+    let mut env: Vec<(String, OsString)> = Vec::new();
+    if let Some(key) = &launch.api_key {
+        env.push(("RIGEL_API_KEY".into(), key.into()));
+    }
+    if runner.kind == FlowRunnerType::Subprocess {
+        env.extend(
+            interpreter_env(config, working_dir.as_deref(), &|k| std::env::var_os(k))
+                .map_err(RunnerError::Config)?,
+        );
+    }
+    if let Some(vars) = config.get("env").and_then(|e| e.as_object()) {
+        for (k, v) in vars {
+            if let Some(v) = v.as_str() {
+                env.push((k.clone(), v.into()));
+            }
+        }
+    }
+    let stream_output = config
+        .get("stream_output")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    Ok(Prepared {
+        flow: FlowProcess { env, working_dir },
+        stream_output,
+    })
+}
+
+/// Starts the engine process for a claimed run (`rigel engine run <id>` in its own process
+/// group), set up as the runner asks: the flow's processes inherit its environment and folder.
+pub fn start(
+    launch: &EngineLaunch,
+    prepared: &Prepared,
+    run_id: Uuid,
+    claim_token: Uuid,
+) -> Result<Child, RunnerError> {
+    let mut cmd = prepared.flow.command(&launch.program);
     cmd.args(["engine", "run", &run_id.to_string()])
         .env("RIGEL_API_URL", &launch.api_url)
         .env("RIGEL_FLOW_RUN_ID", run_id.to_string())
@@ -78,27 +127,7 @@ pub fn start(
         .process_group(0)
         .stdin(Stdio::null())
         .kill_on_drop(false);
-    if let Some(key) = &launch.api_key {
-        cmd.env("RIGEL_API_KEY", key);
-    }
-    for (k, v) in interpreter {
-        cmd.env(k, v);
-    }
-    if let Some(env) = config.get("env").and_then(|e| e.as_object()) {
-        for (k, v) in env {
-            if let Some(v) = v.as_str() {
-                cmd.env(k, v);
-            }
-        }
-    }
-    if let Some(dir) = working_dir {
-        cmd.current_dir(dir);
-    }
-    let stream = config
-        .get("stream_output")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
-    if stream {
+    if prepared.stream_output {
         cmd.env("RIGEL_ENGINE_ECHO", "1");
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
     } else {

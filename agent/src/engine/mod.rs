@@ -13,13 +13,14 @@ use std::time::Duration;
 use anyhow::Context;
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::Parameters;
+use rigel_common::flow_run::FlowRun;
 use rigel_common::flowfile::{parse_flow_bytes, FlowDef, FlowFileKind};
 use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::logs::RunLogger;
-use crate::process::{describe, plain_lines, run_streamed, Ended};
+use crate::process::{describe, plain_lines, run_streamed, Ended, FlowProcess};
 
 /// How the engine behaves.
 #[derive(Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct EngineOptions {
     /// Where content-addressed flow code is kept between runs (see `fetch`); None: fetch
     /// every time.
     pub code_cache: Option<std::path::PathBuf>,
+    /// What the flow runner adds to the flow's processes (empty for an engine process: it
+    /// inherited them).
+    pub flow: FlowProcess,
 }
 
 impl Default for EngineOptions {
@@ -39,6 +43,7 @@ impl Default for EngineOptions {
             heartbeat: Duration::from_secs(5),
             echo: false,
             code_cache: None,
+            flow: FlowProcess::default(),
         }
     }
 }
@@ -133,6 +138,19 @@ pub async fn execute(
         .read_flow_run(run_id)
         .await
         .context("reading the flow run")?;
+    execute_run(client, run, token, opts, cancel).await
+}
+
+/// [`execute`] for a run already read (an agent running engines inside itself has it from its
+/// claim).
+pub async fn execute_run(
+    client: &RigelClient,
+    run: FlowRun,
+    token: Option<Uuid>,
+    opts: &EngineOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Outcome> {
+    let run_id = run.id;
     let (logger, shipper) = RunLogger::start(client.clone(), run_id, opts.echo);
     let outcome = execute_logged(client, &run, token, opts, cancel, &logger).await;
     let outcome = match outcome {
@@ -175,7 +193,7 @@ pub async fn execute(
 
 async fn execute_logged(
     client: &RigelClient,
-    run: &rigel_common::flow_run::FlowRun,
+    run: &FlowRun,
     token: Option<Uuid>,
     opts: &EngineOptions,
     cancel: CancellationToken,
@@ -285,11 +303,13 @@ async fn execute_logged(
     env.insert("RIGEL_API_URL".into(), client.base_url().to_string());
     let outcome = if is_python {
         match private_dir() {
-            Ok(dir) => python::run_flow(&path, &flow.name, &dir, &env, logger, &cancel).await,
+            Ok(dir) => {
+                python::run_flow(&path, &flow.name, &dir, &opts.flow, &env, logger, &cancel).await
+            }
             Err(e) => Outcome::Failed(format!("{e:#}")),
         }
     } else if flow.tasks.is_empty() {
-        let mut cmd = script::command_for(&path, &bytes);
+        let mut cmd = script::command_for(&opts.flow, &path, &bytes);
         cmd.envs(&env);
         match run_streamed(cmd, logger, plain_lines(None), None, &cancel)
             .await
@@ -304,7 +324,7 @@ async fn execute_logged(
             Err(e) => Outcome::Failed(format!("cannot start the flow script: {e}")),
         }
     } else {
-        tasks::run_tasks(client, run.id, &flow, &env, logger, &cancel).await
+        tasks::run_tasks(client, run.id, &flow, &opts.flow, &env, logger, &cancel).await
     };
     heartbeat.abort();
     let outcome = match outcome {

@@ -10,14 +10,15 @@ use std::sync::Arc;
 
 use rigel_common::log::{level, MAX_LOG_LEVEL};
 use serde_json::Value;
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Outcome;
 use crate::logs::RunLogger;
-use crate::process::{describe, run_streamed, strip_line_end, Ended, LineReader, Output};
-use crate::python::{install, python_interpreter, start_error, BOOTSTRAP};
+use crate::process::{
+    describe, run_streamed, strip_line_end, Ended, FlowProcess, LineReader, Output,
+};
+use crate::python::{install, start_error, BOOTSTRAP};
 
 /// What starts a structured line.
 const MARK: u8 = 0x1e;
@@ -74,6 +75,7 @@ pub async fn run_flow(
     path: &Path,
     flow_name: &str,
     work_dir: &Path,
+    process: &FlowProcess,
     env: &BTreeMap<String, String>,
     logger: &RunLogger,
     cancel: &CancellationToken,
@@ -82,8 +84,8 @@ pub async fn run_flow(
     if let Err(e) = install(&module_dir) {
         return Outcome::Failed(format!("cannot write Rigel's Python module: {e}"));
     }
-    let python = python_interpreter();
-    let mut cmd = Command::new(&python);
+    let python = process.python();
+    let mut cmd = process.command(&python);
     cmd.arg("-u")
         .arg(module_dir.join(BOOTSTRAP))
         .arg(path)

@@ -9,14 +9,13 @@ use rigel_common::client::RigelClient;
 use rigel_common::flowfile::{FlowDef, TaskDef};
 use rigel_common::state::{SetState, StateCreate, StateType};
 use rigel_common::task_run::TaskRunCreate;
-use tokio::process::Command;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Outcome;
 use crate::logs::RunLogger;
-use crate::process::{describe, plain_lines, run_streamed, Ended};
+use crate::process::{describe, plain_lines, run_streamed, Ended, FlowProcess};
 
 enum TaskEnd {
     Done,
@@ -28,6 +27,7 @@ pub async fn run_tasks(
     client: &RigelClient,
     flow_run_id: Uuid,
     flow: &FlowDef,
+    process: &FlowProcess,
     env: &BTreeMap<String, String>,
     logger: &RunLogger,
     outer: &CancellationToken,
@@ -45,16 +45,25 @@ pub async fn run_tasks(
             for task in &flow.tasks {
                 if !started.contains(&task.name) && task.needs.iter().all(|n| done.contains(n)) {
                     started.insert(task.name.clone());
-                    let (client, logger, cancel, env, task) = (
+                    let (client, logger, cancel, process, env, task) = (
                         client.clone(),
                         logger.clone(),
                         cancel.clone(),
+                        process.clone(),
                         env.clone(),
                         task.clone(),
                     );
                     running.spawn(async move {
-                        let end =
-                            run_task(&client, flow_run_id, &task, &env, &logger, &cancel).await;
+                        let end = run_task(
+                            &client,
+                            flow_run_id,
+                            &task,
+                            &process,
+                            &env,
+                            &logger,
+                            &cancel,
+                        )
+                        .await;
                         (task.name, end)
                     });
                 }
@@ -114,6 +123,7 @@ async fn run_task(
     client: &RigelClient,
     flow_run_id: Uuid,
     task: &TaskDef,
+    process: &FlowProcess,
     env: &BTreeMap<String, String>,
     logger: &RunLogger,
     cancel: &CancellationToken,
@@ -152,10 +162,10 @@ async fn run_task(
                 ),
             )
             .await;
-        let mut cmd = Command::new("sh");
+        let mut cmd = process.command("sh");
         cmd.arg("-c").arg(&task.run).envs(env).envs(&task.env);
         if let Some(dir) = &task.working_dir {
-            cmd.current_dir(dir);
+            cmd.current_dir(process.folder(std::path::Path::new(dir)));
         }
         let ended = run_streamed(cmd, logger, plain_lines(Some(task_run)), timeout, cancel).await;
         let why = match ended.map(|(ended, _)| ended) {
