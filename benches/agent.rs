@@ -400,6 +400,13 @@ async fn burst(engine: &'static str, n: usize) {
         }
     }
     late.sort();
+    if std::env::var_os("RIGEL_BENCH_HISTOGRAM").is_some() {
+        let mut per: std::collections::BTreeMap<u64, usize> = Default::default();
+        for l in &late {
+            *per.entry(l.as_millis() as u64 / 500).or_default() += 1;
+        }
+        eprintln!("starts per 0.5 s after due: {per:?}");
+    }
     let marked_late = b.ever_late().await;
     row(
         &format!("[{engine}] burst: {n} runs due in the same second, two agents (created in {:.2} s): last started after", created.as_secs_f64()),

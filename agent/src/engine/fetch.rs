@@ -3,8 +3,8 @@
 //!
 //! Code in a server storage block under a content key (the SHA-256 of its bytes, as
 //! `rigel deployment create` stores it) can't change without its key changing, so after one
-//! download it is kept in the cache folder and later runs read it from there: no request, no
-//! copy. Only bytes whose hash matches their key are cached.
+//! download it is kept in the cache folder and later runs read it from there: no request (not
+//! even for the block), no copy. Only bytes whose hash matches their key are cached.
 
 use std::path::{Path, PathBuf};
 
@@ -35,16 +35,17 @@ pub async fn fetch(
                 .validate()
                 .map_err(|e| anyhow!("flow_data: {e}"))?
                 .ok_or_else(|| anyhow!("flow_data: not a blockstorage document"))?;
+            // bytes that hash to their content key are the code, whichever block holds them
+            let cached = cache.filter(|_| content_key_hash(&r.data).is_some());
+            if let Some(code) = cached.and_then(|c| read_cached(c, &r.data)) {
+                return Ok(code);
+            }
             let block = client
                 .read_block(r.block_id)
                 .await
                 .with_context(|| format!("storage block {}", r.block_id))?;
             let bytes = match block.kind {
                 BlockType::Server => {
-                    let cached = cache.filter(|_| content_key_hash(&r.data).is_some());
-                    if let Some(code) = cached.and_then(|c| read_cached(c, &r.data)) {
-                        return Ok(code);
-                    }
                     let bytes = client
                         .get_block_data(block.id, &r.data)
                         .await

@@ -262,6 +262,16 @@ async fn execute_logged(
             .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
     }
 
+    // A prefetched run waits here for its time rather than asking first (the server still
+    // decides: it answers WAIT to a proposal made early by a clock that runs ahead).
+    if let Some(due) = run.next_scheduled_start_time {
+        if let Ok(early) = (due - chrono::Utc::now()).to_std() {
+            tokio::select! {
+                () = tokio::time::sleep(early) => {}
+                () = cancel.cancelled() => return Ok(Outcome::Cancelled("stopped before it started".into())),
+            }
+        }
+    }
     // RUNNING, honouring WAIT
     loop {
         let r = propose(client, run.id, token, StateCreate::new(StateType::Running)).await?;
