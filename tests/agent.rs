@@ -604,3 +604,39 @@ async fn engines_inside_the_agent() {
     let done = client.read_flow_run(r.id).await.unwrap();
     assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
 }
+
+/// An agent running engines inside itself dies (`kill -9`): nobody reports for its runs any
+/// more, and the reaper marks them Crashed. (Its flow processes are not stopped: they keep
+/// running without a reporter, as the README says.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_crashes_the_runs_of_an_in_agent_agent_that_died() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(
+        home.path(),
+        &["--port", "0", "--run-heartbeat-timeout", "2"],
+    );
+    let client = RigelClient::new(&server.api_url);
+    let pid_file = home.path().join("flow.pid");
+    let script = format!("#!/bin/sh\necho $$ > '{}'\nsleep 60\n", pid_file.display());
+    let d = deploy(&client, "orphan", &script, None).await;
+    let mut agent = AgentProcess::start(&server, "default", &["--engine", "in-agent"]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    let pid: u32 = eventually(10, "the flow's pid", || async {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    })
+    .await;
+    agent.child.kill().unwrap();
+    let _ = agent.child.wait();
+    let done = finished(&client, r.id, 30).await;
+    // the flow's process group is ours to clean up
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .status();
+    assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
+    assert!(done
+        .state
+        .message
+        .unwrap_or_default()
+        .contains("no heartbeat"));
+}
