@@ -234,6 +234,29 @@ async fn a_retried_transition_gets_the_original_answer() {
     assert_eq!(states(&app, &run).await, ["SCHEDULED", "PENDING"]);
 }
 
+/// A retry of a proposal the rules would accept again (SCHEDULED → SCHEDULED) is still answered
+/// as the first time, without a second state: the transition id is unique per run.
+#[tokio::test]
+async fn a_retried_transition_that_would_pass_again_is_not_written_twice() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let run = run_of(&app, &d, json!({})).await;
+    let body = json!({
+        "state": {"type": "SCHEDULED", "name": "AwaitingRetry"},
+        "transition_id": "0190a0a0-0000-7000-8000-00000000beef",
+    });
+    let first = set_state(&app, &run, body.clone()).await;
+    assert_eq!(first["status"], "ACCEPT", "{first}");
+    let retry = set_state(&app, &run, body).await;
+    assert_eq!(retry["status"], "ACCEPT", "{retry}");
+    assert_eq!(retry["state"]["timestamp"], first["state"]["timestamp"]);
+    assert_eq!(
+        retry["details"]["reason"],
+        "this transition was already accepted"
+    );
+    assert_eq!(states(&app, &run).await, ["SCHEDULED", "SCHEDULED"]);
+}
+
 #[tokio::test]
 async fn cancelling_a_running_run_waits_for_its_process() {
     let app = TestApp::new().await;
