@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rigel_common::agent::AgentCreate;
 use rigel_common::client::{ClientError, RigelClient};
+use rigel_common::deployment::Deployment;
 use rigel_common::flow_run::FlowRun;
 use rigel_common::state::{StateCreate, StateType};
 use rigel_common::work_queue::{ClaimRequest, ClaimedRun, WorkQueue, WorkQueueCreate};
@@ -319,8 +320,11 @@ fn start_run(
     runs: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) {
-    let run = claimed.flow_run;
-    let token = claimed.claim_token;
+    let ClaimedRun {
+        flow_run: run,
+        claim_token: token,
+        deployment,
+    } = claimed;
     tracing::info!("claimed flow run '{}' ({})", run.name, run.id);
     let prepared = runner::prepare(&config.launch, &run.flow_runner.clone().unwrap_or_default());
     let client = client.clone();
@@ -357,7 +361,7 @@ fn start_run(
             opts.flow = prepared.flow;
             runs.spawn(async move {
                 in_flight.add();
-                run_engine_here(client, run, token, opts, cancel_at).await;
+                run_engine_here(client, run, deployment, token, opts, cancel_at).await;
             });
         }
     }
@@ -454,6 +458,7 @@ async fn watch_engine_process(
 async fn run_engine_here(
     client: RigelClient,
     run: FlowRun,
+    deployment: Option<Deployment>,
     token: Uuid,
     opts: EngineOptions,
     cancel_at: impl std::future::Future<Output = ()>,
@@ -463,7 +468,7 @@ async fn run_engine_here(
     let name = run.name.clone();
     let mut engine = tokio::spawn({
         let (client, run, cancel) = (client.clone(), run.clone(), cancel.clone());
-        async move { engine::execute_run(&client, run, Some(token), &opts, cancel).await }
+        async move { engine::execute_run(&client, run, deployment, Some(token), &opts, cancel).await }
     });
     let ended = tokio::select! {
         r = &mut engine => r,

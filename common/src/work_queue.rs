@@ -152,6 +152,11 @@ fn one() -> u32 {
 pub struct ClaimedRun {
     pub flow_run: FlowRun,
     pub claim_token: Uuid,
+    /// The run's deployment as it was when the run was claimed (what its engine needs: flow
+    /// code, parameter schema, runner), so it need not be read again. Absent for runs without
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<crate::deployment::Deployment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

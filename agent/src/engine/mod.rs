@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rigel_common::client::RigelClient;
-use rigel_common::deployment::Parameters;
+use rigel_common::deployment::{Deployment, Parameters};
 use rigel_common::flow_run::FlowRun;
 use rigel_common::flowfile::{parse_flow_bytes, FlowDef, FlowFileKind};
 use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
@@ -138,21 +138,22 @@ pub async fn execute(
         .read_flow_run(run_id)
         .await
         .context("reading the flow run")?;
-    execute_run(client, run, token, opts, cancel).await
+    execute_run(client, run, None, token, opts, cancel).await
 }
 
-/// [`execute`] for a run already read (an agent running engines inside itself has it from its
-/// claim).
+/// [`execute`] for a run already read, and maybe its deployment too (an agent running engines
+/// inside itself has both from its claim); a deployment not given is read.
 pub async fn execute_run(
     client: &RigelClient,
     run: FlowRun,
+    deployment: Option<Deployment>,
     token: Option<Uuid>,
     opts: &EngineOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<Outcome> {
     let run_id = run.id;
     let (logger, shipper) = RunLogger::start(client.clone(), run_id, opts.echo);
-    let outcome = execute_logged(client, &run, token, opts, cancel, &logger).await;
+    let outcome = execute_logged(client, &run, deployment, token, opts, cancel, &logger).await;
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => Outcome::Failed(format!("{e:#}")),
@@ -194,6 +195,7 @@ pub async fn execute_run(
 async fn execute_logged(
     client: &RigelClient,
     run: &FlowRun,
+    deployment: Option<Deployment>,
     token: Option<Uuid>,
     opts: &EngineOptions,
     cancel: CancellationToken,
@@ -202,10 +204,13 @@ async fn execute_logged(
     let deployment_id = run
         .deployment_id
         .context("the run has no deployment, so there is no flow code to run")?;
-    let deployment = client
-        .read_deployment(deployment_id)
-        .await
-        .context("reading the run's deployment")?;
+    let deployment = match deployment.filter(|d| d.id == deployment_id) {
+        Some(d) => d,
+        None => client
+            .read_deployment(deployment_id)
+            .await
+            .context("reading the run's deployment")?,
+    };
     // made only when needed: code outside the cache, the Python module
     let mut dir: Option<tempfile::TempDir> = None;
     let mut private_dir = || -> anyhow::Result<std::path::PathBuf> {

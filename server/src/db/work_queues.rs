@@ -270,15 +270,31 @@ pub async fn claim(
         })
         .await?;
     // decoded outside the writer, which other writes are waiting for
-    claimed
+    let runs = claimed
         .into_iter()
-        .map(|(row, claim_token)| {
-            Ok(ClaimedRun {
-                flow_run: row.into_api()?,
-                claim_token,
-            })
+        .map(|(row, claim_token)| Ok((row.into_api()?, claim_token)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    // their deployments, read once each, so their engines need not ask
+    let mut ids: Vec<Uuid> = runs.iter().filter_map(|(r, _)| r.deployment_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // the runs are claimed already: whatever happens here, the agent must hear of them
+    let deployments = super::deployments::get_many(db, &ids)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "claimed runs go out without their deployments");
+            Default::default()
+        });
+    Ok(runs
+        .into_iter()
+        .map(|(flow_run, claim_token)| ClaimedRun {
+            deployment: flow_run
+                .deployment_id
+                .and_then(|id| deployments.get(&id).cloned()),
+            flow_run,
+            claim_token,
         })
-        .collect()
+        .collect())
 }
 
 async fn claim_in(

@@ -215,6 +215,9 @@ async fn claim_takes_due_runs_oldest_first_and_only_once() {
         assert_eq!(c["flow_run"]["agent_id"], a.as_str());
         assert_eq!(c["flow_run"]["work_queue_id"], q["id"]);
         assert!(c["claim_token"].is_string());
+        // the run's deployment comes along, so its engine need not read it
+        assert_eq!(c["deployment"]["id"], d["id"]);
+        assert_eq!(c["deployment"]["flow_data"], d["flow_data"]);
     }
     assert!(
         claim(&app, &q, json!({"agent_id": a})).await.is_empty(),
