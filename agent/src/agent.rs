@@ -452,6 +452,9 @@ async fn watch_engine_process(
     close_if_open(client, run, token, kind, msg).await;
 }
 
+/// How long a cancelled engine inside the agent may take to stop its flow and report.
+const ENGINE_STOP: Duration = Duration::from_secs(30);
+
 /// Runs a run's engine inside the agent; after `cancel_at`, cancels it (the engine stops the
 /// flow and reports Cancelled). An engine that fails without reporting (a panic, or a server
 /// unreachable for its whole retry budget) leaves the run open: it becomes Crashed.
@@ -475,7 +478,20 @@ async fn run_engine_here(
         () = cancel_at => {
             tracing::warn!("flow run '{name}' still running after the grace period; cancelling it");
             cancel.cancel();
-            engine.await
+            // the engine stops its flow (SIGKILL 10 s after SIGTERM) and reports; an engine that
+            // cannot report (the server is away) is not waited for forever
+            match tokio::time::timeout(ENGINE_STOP, &mut engine).await {
+                Ok(r) => r,
+                Err(_) => {
+                    engine.abort();
+                    tracing::error!(
+                        "flow run '{name}': its engine did not finish within {}s of being cancelled; \
+                         leaving the run to the server's reaper",
+                        ENGINE_STOP.as_secs()
+                    );
+                    return;
+                }
+            }
         }
     };
     let why = match ended {

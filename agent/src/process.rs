@@ -217,3 +217,59 @@ pub fn describe(status: &ExitStatus) -> String {
         _ => "an unknown status".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner() -> FlowProcess {
+        FlowProcess {
+            env: vec![
+                ("GREETING".into(), "Howdy".into()),
+                ("RIGEL_PYTHON".into(), "/opt/venv/bin/python".into()),
+            ],
+            working_dir: Some(PathBuf::from("/srv/flows")),
+        }
+    }
+
+    #[test]
+    fn a_runners_settings_reach_the_command_and_the_caller_has_the_last_word() {
+        let mut cmd = runner().command("sh");
+        cmd.env("GREETING", "Hello");
+        let std = cmd.as_std();
+        let env: Vec<(String, Option<String>)> = std
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert!(
+            env.contains(&("GREETING".into(), Some("Hello".into()))),
+            "{env:?}"
+        );
+        assert_eq!(std.get_current_dir(), Some(Path::new("/srv/flows")));
+        // nothing set: the command inherits this process's environment and folder
+        let plain = FlowProcess::default().command("sh");
+        assert_eq!(plain.as_std().get_envs().count(), 0);
+        assert_eq!(plain.as_std().get_current_dir(), None);
+    }
+
+    #[test]
+    fn task_folders_and_the_interpreter_come_from_the_runner() {
+        let r = runner();
+        assert_eq!(r.folder(Path::new("sub")), Path::new("/srv/flows/sub"));
+        assert_eq!(r.folder(Path::new("/abs")), Path::new("/abs"));
+        assert_eq!(
+            FlowProcess::default().folder(Path::new("sub")),
+            Path::new("sub")
+        );
+        assert_eq!(r.python(), "/opt/venv/bin/python");
+        assert_eq!(
+            FlowProcess::default().python(),
+            crate::python::python_interpreter()
+        );
+    }
+}
