@@ -640,3 +640,77 @@ async fn the_reaper_crashes_the_runs_of_an_in_agent_agent_that_died() {
         .unwrap_or_default()
         .contains("no heartbeat"));
 }
+
+/// An engine process reads its claim (run and deployment) from standard input when its agent
+/// says so; a claim it cannot use (unreadable, or another run's) is not fatal: it reads the run
+/// from the server instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_falls_back_to_the_server_when_its_claim_is_unusable() {
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(&client, "plain", "echo from the flow", None).await;
+    let agent = client
+        .register_agent(&rigel_common::agent::AgentCreate {
+            name: "by-hand".into(),
+            work_queue_name: "default".into(),
+            hostname: None,
+            pid: None,
+            version: None,
+        })
+        .await
+        .unwrap();
+    let queue = client
+        .create_work_queue(&rigel_common::work_queue::WorkQueueCreate {
+            name: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(run(&client, d, serde_json::json!({})).await.id);
+    }
+    let claimed = client
+        .claim_runs(
+            queue.id,
+            &rigel_common::work_queue::ClaimRequest {
+                agent_id: agent.id,
+                limit: 2,
+                prefetch_seconds: 0.0,
+                wait_seconds: 0.0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // the first engine gets garbage, the second the other run's claim
+    let inputs = [
+        b"not a claim".to_vec(),
+        serde_json::to_vec(&claimed[1]).unwrap(),
+    ];
+    for (claim, input) in claimed[1..].iter().chain(&claimed[..1]).zip(inputs) {
+        let mut engine = std::process::Command::new(support::rigel_bin())
+            .args(["engine", "run", &claim.flow_run.id.to_string()])
+            .env("RIGEL_API_URL", &server.api_url)
+            .env("RIGEL_HOME", home.path())
+            .env("RIGEL_CLAIM_TOKEN", claim.claim_token.to_string())
+            .env("RIGEL_ENGINE_CLAIM_ON_STDIN", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        engine.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = engine.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("reading the run instead"), "{err}");
+        let done = finished(&client, claim.flow_run.id, 30).await;
+        assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+        assert!(logs(&client, done.id)
+            .await
+            .contains(&"from the flow".to_string()));
+    }
+}

@@ -320,12 +320,21 @@ fn start_run(
     runs: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) {
+    tracing::info!(
+        "claimed flow run '{}' ({})",
+        claimed.flow_run.name,
+        claimed.flow_run.id
+    );
+    // what an engine process reads first instead of asking the server
+    let claim_json = match &config.engines {
+        Engines::Process => serde_json::to_vec(&claimed).ok(),
+        Engines::InAgent(_) => None,
+    };
     let ClaimedRun {
         flow_run: run,
         claim_token: token,
         deployment,
     } = claimed;
-    tracing::info!("claimed flow run '{}' ({})", run.name, run.id);
     let prepared = runner::prepare(&config.launch, &run.flow_runner.clone().unwrap_or_default());
     let client = client.clone();
     let in_flight = InFlightRun::new(in_flight, run.id);
@@ -347,11 +356,16 @@ fn start_run(
         Engines::Process => {
             let child = runner::start(&config.launch, &prepared, run.id, token);
             runs.spawn(async move {
-                let child = match child {
+                let mut child = match child {
                     Ok(c) => c,
                     Err(e) => return fail_to_start(&client, &run, token, &e).await,
                 };
                 in_flight.add();
+                if let Some(mut stdin) = child.stdin.take() {
+                    use tokio::io::AsyncWriteExt;
+                    // an engine that cannot read it asks the server instead
+                    let _ = stdin.write_all(&claim_json.unwrap_or_default()).await;
+                }
                 watch_engine_process(&client, &run, token, child, cancel_at).await;
             });
         }

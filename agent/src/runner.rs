@@ -111,8 +111,13 @@ pub fn prepare(
     })
 }
 
+/// Tells an engine process that its claim (`ClaimedRun` as JSON: the run and its deployment)
+/// comes on its standard input, so it need not read them from the server.
+pub const CLAIM_ON_STDIN: &str = "RIGEL_ENGINE_CLAIM_ON_STDIN";
+
 /// Starts the engine process for a claimed run (`rigel engine run <id>` in its own process
 /// group), set up as the runner asks: the flow's processes inherit its environment and folder.
+/// The caller writes the claim to the child's standard input and closes it.
 pub fn start(
     launch: &EngineLaunch,
     prepared: &Prepared,
@@ -124,8 +129,9 @@ pub fn start(
         .env("RIGEL_API_URL", &launch.api_url)
         .env("RIGEL_FLOW_RUN_ID", run_id.to_string())
         .env("RIGEL_CLAIM_TOKEN", claim_token.to_string())
+        .env(CLAIM_ON_STDIN, "1")
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .kill_on_drop(false);
     if prepared.stream_output {
         cmd.env("RIGEL_ENGINE_ECHO", "1");
