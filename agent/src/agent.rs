@@ -50,6 +50,9 @@ pub enum Engines {
     InAgent(EngineOptions),
 }
 
+/// How long a nearly full agent waits for more free slots before claiming (see `run`).
+const CLAIM_GATHER: Duration = Duration::from_millis(10);
+
 /// The runs whose engines this agent is running (reported with each heartbeat).
 type InFlight = Arc<Mutex<HashSet<Uuid>>>;
 
@@ -91,6 +94,24 @@ pub async fn run(
                 () = shutdown.cancelled() => break,
             }
             continue;
+        }
+        // Nearly full: let a few more slots free up (briefly) so one claim takes several runs
+        // instead of one call per finished run. An idle or half-busy agent claims at once.
+        let enough = (config.limit / 4).max(1);
+        let mut free = free;
+        if free < enough {
+            let until = tokio::time::Instant::now() + CLAIM_GATHER;
+            while free < enough {
+                tokio::select! {
+                    _ = runs.join_next() => {}
+                    () = tokio::time::sleep_until(until) => break,
+                    () = shutdown.cancelled() => break,
+                }
+                free = config.limit.saturating_sub(runs.len());
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
         }
         let req = ClaimRequest {
             agent_id,
