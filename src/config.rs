@@ -21,9 +21,9 @@ pub fn database_url(home: &std::path::Path) -> String {
     }
 }
 
-/// Where engines on this machine keep content-addressed flow code between runs.
+/// Where engines on this machine keep content-addressed flow code between runs (absolute: the
+/// cached file is handed to flows that run in other folders).
 pub fn code_cache() -> Option<PathBuf> {
-    rigel_home()
-        .ok()
-        .map(|home| home.join("cache").join("flows"))
+    let dir = rigel_home().ok()?.join("cache").join("flows");
+    std::path::absolute(&dir).ok()
 }

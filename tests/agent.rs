@@ -565,6 +565,24 @@ async fn engines_inside_the_agent() {
         assert!(lines.contains(&want), "{want} in {lines:#?}");
     }
 
+    // a relative flow file is found in the runner's working_dir, as an engine process would
+    std::fs::write(work.path().join("local.sh"), "echo from the working dir\n").unwrap();
+    let body = serde_json::json!({
+        "name": "local", "flow_name": "local",
+        "flow_data": {"encoding": "file", "blob": "local.sh"},
+        "flow_runner": {"type": "subprocess", "config": {
+            "working_dir": work.path().to_str().unwrap(),
+        }},
+    });
+    let spec: DeploymentCreate = serde_json::from_value(body).unwrap();
+    let local = client.create_deployment(&spec).await.unwrap().0.id;
+    let r = run(&client, local, serde_json::json!({})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    assert!(logs(&client, r.id)
+        .await
+        .contains(&"from the working dir".to_string()));
+
     let r = run(&client, lost, serde_json::json!({})).await;
     let done = finished(&client, r.id, 30).await;
     assert_eq!(done.state.kind, StateType::Failed);
@@ -642,15 +660,22 @@ async fn the_reaper_crashes_the_runs_of_an_in_agent_agent_that_died() {
 }
 
 /// An engine process reads its claim (run and deployment) from standard input when its agent
-/// says so; a claim it cannot use (unreadable, or another run's) is not fatal: it reads the run
-/// from the server instead.
+/// says so — the flow code it runs is the claim's — and a claim it cannot use (unreadable, or
+/// another run's) is not fatal: it reads the run and deployment from the server instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_engine_falls_back_to_the_server_when_its_claim_is_unusable() {
+async fn an_engine_uses_its_claim_from_stdin_and_falls_back_when_it_is_unusable() {
     use std::io::Write;
     let home = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(home.path());
     let client = RigelClient::new(&server.api_url);
-    let d = deploy(&client, "plain", "echo from the flow", None).await;
+    let d = deploy(&client, "plain", "echo from the server", None).await;
+    let queue = client
+        .create_work_queue(&rigel_common::work_queue::WorkQueueCreate {
+            name: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let agent = client
         .register_agent(&rigel_common::agent::AgentCreate {
             name: "by-hand".into(),
@@ -661,36 +686,39 @@ async fn an_engine_falls_back_to_the_server_when_its_claim_is_unusable() {
         })
         .await
         .unwrap();
-    let queue = client
-        .create_work_queue(&rigel_common::work_queue::WorkQueueCreate {
-            name: "default".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut ids = Vec::new();
-    for _ in 0..2 {
-        ids.push(run(&client, d, serde_json::json!({})).await.id);
+    for _ in 0..3 {
+        run(&client, d, serde_json::json!({})).await;
     }
     let claimed = client
         .claim_runs(
             queue.id,
             &rigel_common::work_queue::ClaimRequest {
                 agent_id: agent.id,
-                limit: 2,
+                limit: 3,
                 prefetch_seconds: 0.0,
                 wait_seconds: 0.0,
             },
         )
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 2);
-    // the first engine gets garbage, the second the other run's claim
-    let inputs = [
-        b"not a claim".to_vec(),
-        serde_json::to_vec(&claimed[1]).unwrap(),
+    assert_eq!(claimed.len(), 3);
+    // a claim whose deployment says something else: what runs shows which one was used
+    let mut own = claimed[0].clone();
+    own.deployment.as_mut().unwrap().flow_data.blob = "echo from the claim".into();
+    let cases = [
+        (
+            &claimed[0],
+            serde_json::to_vec(&own).unwrap(),
+            "from the claim",
+        ),
+        (&claimed[1], b"not a claim".to_vec(), "from the server"),
+        (
+            &claimed[2],
+            serde_json::to_vec(&claimed[1]).unwrap(),
+            "from the server",
+        ),
     ];
-    for (claim, input) in claimed[1..].iter().chain(&claimed[..1]).zip(inputs) {
+    for (claim, input, said) in cases {
         let mut engine = std::process::Command::new(support::rigel_bin())
             .args(["engine", "run", &claim.flow_run.id.to_string()])
             .env("RIGEL_API_URL", &server.api_url)
@@ -706,11 +734,14 @@ async fn an_engine_falls_back_to_the_server_when_its_claim_is_unusable() {
         let out = engine.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
-        assert!(err.contains("reading the run instead"), "{err}");
+        assert_eq!(
+            err.contains("reading the run instead"),
+            said == "from the server",
+            "{err}"
+        );
         let done = finished(&client, claim.flow_run.id, 30).await;
         assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-        assert!(logs(&client, done.id)
-            .await
-            .contains(&"from the flow".to_string()));
+        let lines = logs(&client, done.id).await;
+        assert!(lines.contains(&said.to_string()), "{said}: {lines:?}");
     }
 }

@@ -383,9 +383,15 @@ fn start_run(
                 };
                 in_flight.add();
                 if let Some(mut stdin) = child.stdin.take() {
-                    use tokio::io::AsyncWriteExt;
-                    // an engine that cannot read it asks the server instead
-                    let _ = stdin.write_all(&claim_json.unwrap_or_default()).await;
+                    // on the side, so an engine that never reads it cannot hold up its watch
+                    // (it then asks the server instead)
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        let bytes = claim_json.unwrap_or_default();
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(30), stdin.write_all(&bytes))
+                                .await;
+                    });
                 }
                 watch_engine_process(&client, &run, token, child, cancel_at).await;
             });
@@ -534,10 +540,13 @@ async fn run_engine_here(
             tracing::warn!("flow run '{name}' was not executed here: {why}");
             return;
         }
-        Ok(Ok(outcome)) => {
-            let state = outcome.state().map_or("", StateType::default_name);
-            tracing::info!("flow run '{name}' finished: {state}");
+        Ok(Ok(Outcome::Completed)) => {
+            tracing::info!("flow run '{name}' finished: Completed");
             return;
+        }
+        // reported by the engine — unless the server refused that report: make sure it ended
+        Ok(Ok(Outcome::Failed(m) | Outcome::Cancelled(m))) => {
+            format!("its engine ended the flow ({m}) but the run is still open")
         }
         Ok(Err(e)) => format!("its engine failed: {e:#}"),
         Err(e) if e.is_panic() => "its engine panicked (a bug in Rigel)".to_string(),

@@ -26,9 +26,13 @@ pub struct FlowProcess {
 }
 
 impl FlowProcess {
-    /// A command for one of the flow's processes; what the caller sets afterwards wins.
+    /// A command for one of the flow's processes; what the caller sets afterwards wins. The
+    /// engine's own hand-over (its claim token, which could end the run, and the claim-on-stdin
+    /// flag) is not passed on.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new(program);
+        cmd.env_remove("RIGEL_CLAIM_TOKEN")
+            .env_remove(crate::runner::CLAIM_ON_STDIN);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.working_dir {
             cmd.current_dir(dir);
@@ -44,13 +48,14 @@ impl FlowProcess {
         }
     }
 
-    /// The Python interpreter: the runner's choice (`RIGEL_PYTHON`), else this process's.
+    /// The Python interpreter: the runner's `RIGEL_PYTHON` (its last setting wins, as in the
+    /// environment it builds; an empty one means `python3`), else this process's.
     pub fn python(&self) -> OsString {
-        self.env
-            .iter()
-            .find(|(k, v)| k == "RIGEL_PYTHON" && !v.is_empty())
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(crate::python::python_interpreter)
+        match self.env.iter().rev().find(|(k, _)| k == "RIGEL_PYTHON") {
+            Some((_, v)) if v.is_empty() => OsString::from("python3"),
+            Some((_, v)) => v.clone(),
+            None => crate::python::python_interpreter(),
+        }
     }
 }
 
@@ -250,10 +255,11 @@ mod tests {
             env.contains(&("GREETING".into(), Some("Hello".into()))),
             "{env:?}"
         );
+        // the engine's claim token is not the flow's
+        assert!(env.contains(&("RIGEL_CLAIM_TOKEN".into(), None)), "{env:?}");
         assert_eq!(std.get_current_dir(), Some(Path::new("/srv/flows")));
-        // nothing set: the command inherits this process's environment and folder
+        // nothing set: the command runs in this process's folder
         let plain = FlowProcess::default().command("sh");
-        assert_eq!(plain.as_std().get_envs().count(), 0);
         assert_eq!(plain.as_std().get_current_dir(), None);
     }
 
@@ -271,5 +277,13 @@ mod tests {
             FlowProcess::default().python(),
             crate::python::python_interpreter()
         );
+        // the runner's own `env` comes after its interpreter setting, and wins as it does in
+        // the environment
+        let mut both = runner();
+        both.env
+            .push(("RIGEL_PYTHON".into(), "/usr/bin/python3.11".into()));
+        assert_eq!(both.python(), "/usr/bin/python3.11");
+        both.env.push(("RIGEL_PYTHON".into(), "".into()));
+        assert_eq!(both.python(), "python3");
     }
 }

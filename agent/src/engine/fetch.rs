@@ -14,6 +14,8 @@ use rigel_common::client::RigelClient;
 use rigel_common::flow_data::{content_key_hash, is_content_key_of, DataEncoding, FlowData};
 use rigel_common::flowfile::FlowFileKind;
 
+use crate::process::FlowProcess;
+
 /// Flow code, ready to run.
 pub struct FlowCode {
     /// A file named so its extension says what kind of flow file it is.
@@ -23,9 +25,14 @@ pub struct FlowCode {
 
 /// Fetches the flow code: from `cache` when it holds it, else from its storage (then into
 /// `cache` when it is content-addressed, else into the folder `private_dir` makes).
+///
+/// Relative paths (a `file` flow_data, a `local` block's folder) are taken from the runner's
+/// `working_dir` when the flow's processes get one (`flow`), as for an engine process running
+/// there.
 pub async fn fetch(
     client: &RigelClient,
     flow_data: &FlowData,
+    flow: &FlowProcess,
     cache: Option<&Path>,
     private_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<FlowCode> {
@@ -63,7 +70,7 @@ pub async fn fetch(
                         .get("path")
                         .and_then(|p| p.as_str())
                         .ok_or_else(|| anyhow!("local storage block '{}' has no path", block.name))?;
-                    let path = Path::new(root).join(&r.data);
+                    let path = flow.folder(Path::new(root)).join(&r.data);
                     std::fs::read(&path)
                         .with_context(|| format!("cannot read {} (local storage block '{}')", path.display(), block.name))?
                 }
@@ -86,7 +93,7 @@ pub async fn fetch(
             (name.to_string(), text.into_bytes())
         }
         DataEncoding::File => {
-            let path = PathBuf::from(&flow_data.blob);
+            let path = flow.folder(Path::new(&flow_data.blob));
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("cannot read the flow file {}", path.display()))?;
             let name = path

@@ -228,6 +228,7 @@ async fn execute_logged(
     let fetch::FlowCode { path, bytes } = fetch::fetch(
         client,
         &deployment.flow_data,
+        &opts.flow,
         opts.code_cache.as_deref(),
         &mut private_dir,
     )
