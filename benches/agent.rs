@@ -430,12 +430,20 @@ async fn memory(engine: &'static str) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = status_kib(agent.child.id(), "VmRSS:");
     let idle_pss = pss_kib(agent.child.id());
+    // an in-agent agent's flow guard (`rigel engine guard`), a process of its own
+    let guard = children(agent.child.id()).into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"guard"))
+    });
+    let guard_mem = guard.map(|pid| (status_kib(pid, "VmRSS:"), pss_kib(pid)));
     b.create_runs(deployment, 1, None).await;
     // the engine (or, inside the agent, the flow) is the agent's child; measure while it sleeps
     let mut child = None;
     let deadline = Instant::now() + Duration::from_secs(10);
     while child.is_none() && Instant::now() < deadline {
-        child = children(agent.child.id()).into_iter().next();
+        child = children(agent.child.id())
+            .into_iter()
+            .find(|pid| Some(*pid) != guard);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let child = child.expect("no engine or flow process appeared");
@@ -456,6 +464,13 @@ async fn memory(engine: &'static str) {
     );
     row("… while a run's flow runs (RSS)", mib(busy), "");
     row("… idle again after a run (RSS)", mib(after), "≤ 10 MB");
+    if let Some((rss, pss)) = guard_mem {
+        row(
+            "… its flow guard process (RSS / PSS)",
+            format!("{} / {}", mib(rss), mib(pss)),
+            "",
+        );
+    }
     if engine == "process" {
         row(
             "engine process while its flow runs (RSS / peak RSS / PSS)",

@@ -67,6 +67,9 @@ pub enum EngineCommand {
         #[arg(long, default_value_t = 5.0, env = "RIGEL_ENGINE_HEARTBEAT_SECONDS")]
         heartbeat_seconds: f64,
     },
+    /// Stop the flows an agent running engines inside itself leaves behind when it dies
+    /// (started by such agents; reads `+PGID` / `-PGID` lines on standard input).
+    Guard,
 }
 
 fn seconds(name: &str, v: f64) -> CliResult<Duration> {
@@ -197,10 +200,17 @@ pub async fn run(client: &RigelClient, cmd: AgentCommand, format: Format) -> Cli
 }
 
 pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
-    let EngineCommand::Run {
-        id,
-        heartbeat_seconds,
-    } = cmd;
+    let (id, heartbeat_seconds) = match cmd {
+        EngineCommand::Run {
+            id,
+            heartbeat_seconds,
+        } => (id, heartbeat_seconds),
+        EngineCommand::Guard => {
+            // its own process group: a Ctrl-C meant for the agent's terminal does not reach it
+            rigel_agent::guard::serve(std::io::stdin().lock(), rigel_agent::guard::GRACE);
+            return Ok(());
+        }
+    };
     let token = match std::env::var("RIGEL_CLAIM_TOKEN") {
         Ok(t) if !t.is_empty() => Some(
             Uuid::parse_str(&t)

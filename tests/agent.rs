@@ -623,11 +623,10 @@ async fn engines_inside_the_agent() {
     assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
 }
 
-/// An agent running engines inside itself dies (`kill -9`): nobody reports for its runs any
-/// more, and the reaper marks them Crashed. (Its flow processes are not stopped: they keep
-/// running without a reporter, as the README says.)
+/// An agent running engines inside itself dies (`kill -9`): its flow guard stops the flow's
+/// whole process group (nobody would report for it), and the reaper marks the run Crashed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reaper_crashes_the_runs_of_an_in_agent_agent_that_died() {
+async fn an_in_agent_agent_that_dies_takes_its_flows_along() {
     let home = tempfile::tempdir().unwrap();
     let server = ServerProcess::start_with(
         home.path(),
@@ -635,22 +634,38 @@ async fn the_reaper_crashes_the_runs_of_an_in_agent_agent_that_died() {
     );
     let client = RigelClient::new(&server.api_url);
     let pid_file = home.path().join("flow.pid");
+    // the script's `sleep` is a process of the flow's group too
     let script = format!("#!/bin/sh\necho $$ > '{}'\nsleep 60\n", pid_file.display());
     let d = deploy(&client, "orphan", &script, None).await;
     let mut agent = AgentProcess::start(&server, "default", &["--engine", "in-agent"]);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
-    let pid: u32 = eventually(10, "the flow's pid", || async {
+    let pgid: u32 = eventually(10, "the flow's pid", || async {
         std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
     })
     .await;
+    let group_alive = || {
+        std::process::Command::new("kill")
+            .args(["-0", "--", &format!("-{pgid}")])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(group_alive());
     agent.child.kill().unwrap();
     let _ = agent.child.wait();
-    let done = finished(&client, r.id, 30).await;
-    // the flow's process group is ours to clean up
+    let stopped = eventually(15, "the flow's group to be stopped", || async {
+        (!group_alive()).then_some(())
+    })
+    .await;
+    // (if it was not, clean up before failing)
     let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stderr(std::process::Stdio::null())
         .status();
+    let () = stopped;
+    let done = finished(&client, r.id, 30).await;
     assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
     assert!(done
         .state

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::engine::{self, propose, EngineOptions, Outcome};
+use crate::guard::Guard;
 use crate::process::{describe, stop_group};
 use crate::runner::{self, EngineLaunch, RunnerError};
 
@@ -73,6 +74,21 @@ pub async fn run(
         queue.name,
         config.limit
     );
+    // engines inside the agent: a guard stops their flows should the agent die
+    let mut guard_process = None;
+    let guard = match &config.engines {
+        Engines::InAgent(_) => match Guard::start(&config.launch.program) {
+            Ok((guard, child)) => {
+                guard_process = Some(child);
+                Some(guard)
+            }
+            Err(e) => {
+                tracing::warn!("cannot start the flow guard ({e}); if this agent dies, its flows will keep running");
+                None
+            }
+        },
+        Engines::Process => None,
+    };
     let in_flight: InFlight = Arc::default();
     let identity = Arc::new(Identity::new(agent_id));
     let heartbeat = tokio::spawn(heartbeat_loop(
@@ -127,7 +143,15 @@ pub async fn run(
             Ok(claimed) => {
                 backoff.reset();
                 for c in claimed {
-                    start_run(&client, &config, c, &in_flight, &mut runs, &shutdown);
+                    start_run(
+                        &client,
+                        &config,
+                        guard.as_ref(),
+                        c,
+                        &in_flight,
+                        &mut runs,
+                        &shutdown,
+                    );
                 }
             }
             Err(e) => {
@@ -147,6 +171,11 @@ pub async fn run(
         }
     }
     drain(&config, &in_flight, &mut runs).await;
+    // every flow has ended: closing its pipe lets the guard go
+    drop(guard);
+    if let Some(mut child) = guard_process {
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    }
     heartbeat.abort();
     let _ = client.delete_agent(identity.current().await).await;
     tracing::info!("agent '{}' stopped", config.name);
@@ -336,6 +365,7 @@ async fn heartbeat_loop(
 fn start_run(
     client: &RigelClient,
     config: &AgentConfig,
+    guard: Option<&Guard>,
     claimed: ClaimedRun,
     in_flight: &InFlight,
     runs: &mut JoinSet<()>,
@@ -400,6 +430,7 @@ fn start_run(
             let mut opts = options.clone();
             opts.echo = prepared.stream_output;
             opts.flow = prepared.flow;
+            opts.flow.guard = guard.cloned();
             runs.spawn(async move {
                 in_flight.add();
                 run_engine_here(client, run, deployment, token, opts, cancel_at).await;

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod engine;
+pub mod guard;
 pub mod logs;
 pub mod process;
 pub mod python;

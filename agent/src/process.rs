@@ -23,6 +23,9 @@ use crate::logs::RunLogger;
 pub struct FlowProcess {
     pub env: Vec<(String, OsString)>,
     pub working_dir: Option<PathBuf>,
+    /// Told about every flow process group while it runs (engines inside the agent: see
+    /// `guard`).
+    pub guard: Option<crate::guard::Guard>,
 }
 
 impl FlowProcess {
@@ -125,6 +128,7 @@ pub fn strip_line_end(raw: &[u8]) -> &[u8] {
 /// account it printed, if any.
 pub async fn run_streamed(
     mut cmd: Command,
+    process: &FlowProcess,
     logger: &RunLogger,
     lines: LineReader,
     timeout: Option<Duration>,
@@ -136,6 +140,12 @@ pub async fn run_streamed(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn()?;
+    // the guard forgets the group when this goes, at the end: after the process was waited
+    // for, or (on an error) just before `child` is dropped, which kills it
+    let _watched = match (&process.guard, child.id()) {
+        (Some(guard), Some(pid)) => Some(guard.watch(pid)),
+        _ => None,
+    };
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let mut readers = Vec::new();
     let streams = [
@@ -234,6 +244,7 @@ mod tests {
                 ("RIGEL_PYTHON".into(), "/opt/venv/bin/python".into()),
             ],
             working_dir: Some(PathBuf::from("/srv/flows")),
+            guard: None,
         }
     }
 

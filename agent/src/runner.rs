@@ -106,7 +106,11 @@ pub fn prepare(
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
     Ok(Prepared {
-        flow: FlowProcess { env, working_dir },
+        flow: FlowProcess {
+            env,
+            working_dir,
+            guard: None,
+        },
         stream_output,
     })
 }

@@ -327,7 +327,7 @@ async fn execute_logged(
     } else if flow.tasks.is_empty() {
         let mut cmd = script::command_for(&opts.flow, &path, &bytes);
         cmd.envs(&env);
-        match run_streamed(cmd, logger, plain_lines(None), None, &cancel)
+        match run_streamed(cmd, &opts.flow, logger, plain_lines(None), None, &cancel)
             .await
             .map(|(ended, _)| ended)
         {

@@ -115,7 +115,7 @@ pub async fn run_flow(
             message,
         },
     });
-    match run_streamed(cmd, logger, lines, None, cancel).await {
+    match run_streamed(cmd, process, logger, lines, None, cancel).await {
         Err(e) => Outcome::Failed(start_error(&python, &e)),
         Ok((Ended::Cancelled, _)) => Outcome::Cancelled(String::new()),
         Ok((Ended::Exited(s), _)) if s.success() => Outcome::Completed,

@@ -167,7 +167,15 @@ async fn run_task(
         if let Some(dir) = &task.working_dir {
             cmd.current_dir(process.folder(std::path::Path::new(dir)));
         }
-        let ended = run_streamed(cmd, logger, plain_lines(Some(task_run)), timeout, cancel).await;
+        let ended = run_streamed(
+            cmd,
+            process,
+            logger,
+            plain_lines(Some(task_run)),
+            timeout,
+            cancel,
+        )
+        .await;
         let why = match ended.map(|(ended, _)| ended) {
             Ok(Ended::Exited(s)) if s.success() => {
                 set_task_state(client, task_run, StateCreate::new(StateType::Completed)).await;
