@@ -372,30 +372,49 @@ async fn replayed(
     row: &FlowRunRow,
     transition_id: Option<Uuid>,
 ) -> ApiResult<Option<SetStateResult>> {
+    let seen = accepted_before(tx, "flow_run_state", "flow_run_id", row.id, transition_id).await?;
+    Ok(seen.map(|state| {
+        let claim_token = (state.kind == StateType::Pending)
+            .then_some(row.claim_token)
+            .flatten();
+        replay_answer(state, claim_token)
+    }))
+}
+
+/// The state a proposal with `transition_id` set on run `run_id` (its history in `table`, keyed
+/// by `run_column`), if one did.
+pub(crate) async fn accepted_before(
+    tx: &mut SqliteConnection,
+    table: &str,
+    run_column: &str,
+    run_id: Uuid,
+    transition_id: Option<Uuid>,
+) -> ApiResult<Option<State>> {
     let Some(tid) = transition_id else {
         return Ok(None);
     };
-    let seen: Option<StateRow> = sqlx::query_as(
-        "SELECT type, name, timestamp, message, scheduled_time FROM flow_run_state
-         WHERE flow_run_id = ? AND transition_id = ?",
-    )
-    .bind(row.id)
+    let seen: Option<StateRow> = sqlx::query_as(&format!(
+        "SELECT type, name, timestamp, message, scheduled_time FROM {table}
+         WHERE {run_column} = ? AND transition_id = ?"
+    ))
+    .bind(run_id)
     .bind(tid)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(seen) = seen else { return Ok(None) };
-    let claim_token = (seen.kind == StateType::Pending.as_str())
-        .then_some(row.claim_token)
-        .flatten();
-    Ok(Some(SetStateResult {
+    seen.map(StateRow::into_state).transpose()
+}
+
+/// What a retried proposal hears: the state its first attempt set.
+pub(crate) fn replay_answer(state: State, claim_token: Option<Uuid>) -> SetStateResult {
+    SetStateResult {
         status: SetStateStatus::Accept,
-        state: seen.into_state()?,
+        state,
         details: SetStateDetails {
             reason: Some("this transition was already accepted".into()),
             delay_seconds: None,
             claim_token,
         },
-    }))
+    }
 }
 
 /// Goes on with the state the rules accepted, or — when they refused — stops with the answer

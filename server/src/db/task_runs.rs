@@ -8,7 +8,7 @@ use rigel_common::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-use super::run_states::{accepted, transition, Times};
+use super::run_states::{accepted, accepted_before, replay_answer, transition, Times};
 use super::{flow_runs, from_micros, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::orchestration::{decide, RunKind, RunSnapshot};
@@ -79,10 +79,11 @@ async fn insert_history(
     conn: &mut SqliteConnection,
     task_run_id: Uuid,
     state: &State,
+    transition_id: Option<Uuid>,
 ) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO task_run_state (id, task_run_id, type, name, timestamp, message,
-         scheduled_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+         scheduled_time, transition_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(Uuid::now_v7())
     .bind(task_run_id)
@@ -91,6 +92,7 @@ async fn insert_history(
     .bind(to_micros(state.timestamp))
     .bind(&state.message)
     .bind(state.scheduled_time.map(to_micros))
+    .bind(transition_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -145,7 +147,7 @@ async fn create_in(
     .bind(now_us)
     .fetch_one(&mut *tx)
     .await?;
-    insert_history(tx, id, &state).await?;
+    insert_history(tx, id, &state, None).await?;
     Ok(row)
 }
 
@@ -202,9 +204,22 @@ async fn set_state_in(
         claim_token: None,
         next_scheduled_start_time: None,
     };
+    // a retried proposal gets what its first attempt got (looked up only when it cannot simply
+    // go ahead: refused, or stopped by the unique index on (task run, transition id))
+    let replayed = |state: Option<State>| state.map(|s| replay_answer(s, None));
     let to = match accepted(decide(&snapshot, proposal, now, RunKind::Task), &current) {
         ControlFlow::Continue(to) => to,
-        ControlFlow::Break(refused) => return Ok(refused),
+        ControlFlow::Break(refused) => {
+            let seen = accepted_before(
+                tx,
+                "task_run_state",
+                "task_run_id",
+                id,
+                proposal.transition_id,
+            )
+            .await?;
+            return Ok(replayed(seen).unwrap_or(refused));
+        }
     };
     let mut times = Times {
         run_count: row.run_count,
@@ -214,7 +229,25 @@ async fn set_state_in(
         expected_start_time: None,
         next_scheduled_start_time: None,
     };
-    let state = transition(&current, &to, &mut times, now);
+    let mut state = transition(&current, &to, &mut times, now);
+    // as stored (microseconds), so the answer equals what the history and a replay say
+    state.timestamp = from_micros(to_micros(state.timestamp));
+    // the history row first: a replay stops here, before the run is touched
+    match insert_history(tx, id, &state, proposal.transition_id).await {
+        Ok(()) => {}
+        Err(e @ ApiError::Conflict(_)) => {
+            let seen = accepted_before(
+                tx,
+                "task_run_state",
+                "task_run_id",
+                id,
+                proposal.transition_id,
+            )
+            .await?;
+            return replayed(seen).ok_or(e);
+        }
+        Err(e) => return Err(e),
+    }
     sqlx::query(
         "UPDATE task_run SET state_type = ?, state_name = ?, state_timestamp = ?,
          state_message = ?, state_scheduled_time = ?, run_count = ?, start_time = ?,
@@ -233,7 +266,6 @@ async fn set_state_in(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    insert_history(tx, id, &state).await?;
     Ok(SetStateResult {
         status: SetStateStatus::Accept,
         state,

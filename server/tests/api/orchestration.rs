@@ -347,6 +347,48 @@ async fn set_state_bad_input() {
     assert_error(s, &e, StatusCode::NOT_FOUND, "not_found");
 }
 
+/// Task-run proposals retried with their transition id are answered as the first time, both
+/// when the rules would refuse the retry (RUNNING → RUNNING) and when they would accept it again
+/// (SCHEDULED → SCHEDULED): one state each.
+#[tokio::test]
+async fn retried_task_run_transitions_are_applied_once() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let run = run_of(&app, &d, json!({})).await;
+    let (_, t) = app
+        .post(
+            "/api/task_runs/",
+            json!({"flow_run_id": run["id"], "name": "extract"}),
+        )
+        .await;
+    let id = t["id"].as_str().unwrap();
+    let path = format!("/api/task_runs/{id}/set_state");
+    for body in [
+        json!({"state": {"type": "RUNNING"}, "transition_id": "0190a0a0-0000-7000-8000-0000000000a1"}),
+        json!({"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "transition_id": "0190a0a0-0000-7000-8000-0000000000a2"}),
+    ] {
+        let (_, first) = app.post(&path, body.clone()).await;
+        assert_eq!(first["status"], "ACCEPT", "{first}");
+        let (_, again) = app.post(&path, body).await;
+        assert_eq!(again["status"], "ACCEPT", "{again}");
+        assert_eq!(again["state"]["timestamp"], first["state"]["timestamp"]);
+        assert_eq!(
+            again["details"]["reason"],
+            "this transition was already accepted"
+        );
+    }
+    let (_, hist) = app.get(&format!("/api/task_runs/{id}/states")).await;
+    let names: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Pending", "Running", "AwaitingRetry"]);
+    let (_, got) = app.get(&format!("/api/task_runs/{id}")).await;
+    assert_eq!(got["run_count"], 1, "{got}");
+}
+
 #[tokio::test]
 async fn task_runs_follow_the_rules_without_claims() {
     let app = TestApp::new().await;
