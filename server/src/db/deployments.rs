@@ -79,33 +79,6 @@ pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Opt
     row.map(Deployment::try_from).transpose()
 }
 
-/// The deployments with these ids (those that exist), by id.
-pub async fn get_many(
-    db: &Db,
-    ids: &[Uuid],
-) -> ApiResult<std::collections::HashMap<Uuid, Deployment>> {
-    let mut found = std::collections::HashMap::new();
-    if ids.is_empty() {
-        return Ok(found);
-    }
-    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{SELECT} WHERE d.id IN ("));
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    qb.push(")");
-    let rows: Vec<DeploymentRow> = qb
-        .build_query_as()
-        .persistent(ids.len() == 1)
-        .fetch_all(&db.read)
-        .await?;
-    for row in rows {
-        let d = Deployment::try_from(row)?;
-        found.insert(d.id, d);
-    }
-    Ok(found)
-}
-
 fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found(format_args!("deployment {id}"))
 }

@@ -329,8 +329,14 @@ async fn set_flow_run_state_in(
     let to = match accepted(decision, &snapshot.state) {
         ControlFlow::Continue(to) => to,
         ControlFlow::Break(refused) => {
-            let answer = replayed(tx, &row, proposal.transition_id).await?;
-            return Ok((answer.unwrap_or(refused), None));
+            let answer = replayed(
+                tx,
+                RunKind::Flow,
+                id,
+                proposal.transition_id,
+                row.claim_token,
+            );
+            return Ok((answer.await?.unwrap_or(refused), None));
         }
     };
     let holder = match to.kind {
@@ -344,10 +350,16 @@ async fn set_flow_run_state_in(
     };
     let updated = match apply(tx, &row, &to, holder, proposal.transition_id, now).await {
         Ok(updated) => updated,
-        Err(e @ ApiError::Conflict(_)) => match replayed(tx, &row, proposal.transition_id).await? {
-            Some(answer) => return Ok((answer, None)),
-            None => return Err(e),
-        },
+        Err(e @ ApiError::Conflict(_)) => {
+            let answer = replayed(
+                tx,
+                RunKind::Flow,
+                id,
+                proposal.transition_id,
+                row.claim_token,
+            );
+            return Ok((answer.await?.ok_or(e)?, None));
+        }
         Err(e) => return Err(e),
     };
     let claim_token = (to.kind == StateType::Pending)
@@ -365,33 +377,21 @@ async fn set_flow_run_state_in(
     Ok((result, Some(updated)))
 }
 
-/// The answer to a proposal whose `transition_id` was accepted before (the state it set then),
-/// if it was.
-async fn replayed(
+/// The answer to a proposal whose `transition_id` was accepted before: the state it set then
+/// (with `claim_token` when that state was a claim), if it was.
+pub(crate) async fn replayed(
     tx: &mut SqliteConnection,
-    row: &FlowRunRow,
-    transition_id: Option<Uuid>,
-) -> ApiResult<Option<SetStateResult>> {
-    let seen = accepted_before(tx, "flow_run_state", "flow_run_id", row.id, transition_id).await?;
-    Ok(seen.map(|state| {
-        let claim_token = (state.kind == StateType::Pending)
-            .then_some(row.claim_token)
-            .flatten();
-        replay_answer(state, claim_token)
-    }))
-}
-
-/// The state a proposal with `transition_id` set on run `run_id` (its history in `table`, keyed
-/// by `run_column`), if one did.
-pub(crate) async fn accepted_before(
-    tx: &mut SqliteConnection,
-    table: &str,
-    run_column: &str,
+    kind: RunKind,
     run_id: Uuid,
     transition_id: Option<Uuid>,
-) -> ApiResult<Option<State>> {
+    claim_token: Option<Uuid>,
+) -> ApiResult<Option<SetStateResult>> {
     let Some(tid) = transition_id else {
         return Ok(None);
+    };
+    let (table, run_column) = match kind {
+        RunKind::Flow => ("flow_run_state", "flow_run_id"),
+        RunKind::Task => ("task_run_state", "task_run_id"),
     };
     let seen: Option<StateRow> = sqlx::query_as(&format!(
         "SELECT type, name, timestamp, message, scheduled_time FROM {table}
@@ -401,20 +401,17 @@ pub(crate) async fn accepted_before(
     .bind(tid)
     .fetch_optional(&mut *tx)
     .await?;
-    seen.map(StateRow::into_state).transpose()
-}
-
-/// What a retried proposal hears: the state its first attempt set.
-pub(crate) fn replay_answer(state: State, claim_token: Option<Uuid>) -> SetStateResult {
-    SetStateResult {
+    let Some(seen) = seen else { return Ok(None) };
+    let state = seen.into_state()?;
+    Ok(Some(SetStateResult {
         status: SetStateStatus::Accept,
-        state,
         details: SetStateDetails {
             reason: Some("this transition was already accepted".into()),
             delay_seconds: None,
-            claim_token,
+            claim_token: claim_token.filter(|_| state.kind == StateType::Pending),
         },
-    }
+        state,
+    }))
 }
 
 /// Goes on with the state the rules accepted, or — when they refused — stops with the answer

@@ -8,7 +8,7 @@ use rigel_common::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-use super::run_states::{accepted, accepted_before, replay_answer, transition, Times};
+use super::run_states::{accepted, replayed, transition, Times};
 use super::{flow_runs, from_micros, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::orchestration::{decide, RunKind, RunSnapshot};
@@ -206,19 +206,12 @@ async fn set_state_in(
     };
     // a retried proposal gets what its first attempt got (looked up only when it cannot simply
     // go ahead: refused, or stopped by the unique index on (task run, transition id))
-    let replayed = |state: Option<State>| state.map(|s| replay_answer(s, None));
+    let tid = proposal.transition_id;
     let to = match accepted(decide(&snapshot, proposal, now, RunKind::Task), &current) {
         ControlFlow::Continue(to) => to,
         ControlFlow::Break(refused) => {
-            let seen = accepted_before(
-                tx,
-                "task_run_state",
-                "task_run_id",
-                id,
-                proposal.transition_id,
-            )
-            .await?;
-            return Ok(replayed(seen).unwrap_or(refused));
+            let answer = replayed(tx, RunKind::Task, id, tid, None).await?;
+            return Ok(answer.unwrap_or(refused));
         }
     };
     let mut times = Times {
@@ -233,18 +226,10 @@ async fn set_state_in(
     // as stored (microseconds), so the answer equals what the history and a replay say
     state.timestamp = from_micros(to_micros(state.timestamp));
     // the history row first: a replay stops here, before the run is touched
-    match insert_history(tx, id, &state, proposal.transition_id).await {
+    match insert_history(tx, id, &state, tid).await {
         Ok(()) => {}
         Err(e @ ApiError::Conflict(_)) => {
-            let seen = accepted_before(
-                tx,
-                "task_run_state",
-                "task_run_id",
-                id,
-                proposal.transition_id,
-            )
-            .await?;
-            return replayed(seen).ok_or(e);
+            return replayed(tx, RunKind::Task, id, tid, None).await?.ok_or(e)
         }
         Err(e) => return Err(e),
     }

@@ -1,6 +1,8 @@
 //! Work queues, which runs they offer, and atomic claiming.
 
 use chrono::{DateTime, Utc};
+use rigel_common::deployment::{DeploymentCriteria, DeploymentFilter};
+use rigel_common::filter::AnyFilter;
 use rigel_common::flow_run::FlowRun;
 use rigel_common::state::{StateCreate, StateType};
 use rigel_common::work_queue::{
@@ -278,19 +280,32 @@ pub async fn claim(
     let mut ids: Vec<Uuid> = runs.iter().filter_map(|(r, _)| r.deployment_id).collect();
     ids.sort_unstable();
     ids.dedup();
+    let filter = DeploymentFilter {
+        deployments: DeploymentCriteria {
+            id: Some(AnyFilter::new(ids.iter().copied())),
+            ..Default::default()
+        },
+        limit: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+        ..Default::default()
+    };
     // the runs are claimed already: whatever happens here, the agent must hear of them
-    let deployments = super::deployments::get_many(db, &ids)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "claimed runs go out without their deployments");
-            Default::default()
-        });
+    let deployments = if ids.is_empty() {
+        Vec::new()
+    } else {
+        super::deployments::filter(db, &filter)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claimed runs go out without their deployments");
+                Vec::new()
+            })
+    };
     Ok(runs
         .into_iter()
         .map(|(flow_run, claim_token)| ClaimedRun {
-            deployment: flow_run
-                .deployment_id
-                .and_then(|id| deployments.get(&id).cloned()),
+            deployment: deployments
+                .iter()
+                .find(|d| Some(d.id) == flow_run.deployment_id)
+                .cloned(),
             flow_run,
             claim_token,
         })
