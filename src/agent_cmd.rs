@@ -45,6 +45,15 @@ pub struct StartArgs {
     /// Where each run's engine runs.
     #[arg(long, value_enum, default_value_t = EngineMode::Process)]
     pub engine: EngineMode,
+    /// Seconds between run heartbeats of engines inside the agent (engine processes take the
+    /// same setting from the environment).
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        env = "RIGEL_ENGINE_HEARTBEAT_SECONDS",
+        hide = true
+    )]
+    pub engine_heartbeat_seconds: f64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,27 +101,6 @@ pub fn signal_token() -> CancellationToken {
     token
 }
 
-/// How often engines inside the agent heartbeat their runs: `RIGEL_ENGINE_HEARTBEAT_SECONDS`,
-/// as for engine processes, else their default.
-fn engine_heartbeat() -> CliResult<Duration> {
-    match std::env::var("RIGEL_ENGINE_HEARTBEAT_SECONDS") {
-        Ok(v) if !v.trim().is_empty() => {
-            let secs = v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
-                .ok_or_else(|| {
-                    CliError::invalid(format!(
-                        "RIGEL_ENGINE_HEARTBEAT_SECONDS must be a number of seconds between 0 and 86400, not '{v}'"
-                    ))
-                })?;
-            Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(100)))
-        }
-        _ => Ok(EngineOptions::default().heartbeat),
-    }
-}
-
 pub fn launch(client: &RigelClient) -> CliResult<EngineLaunch> {
     let program = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("cannot find the rigel binary: {e}")))?;
@@ -152,7 +140,8 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
         engines: match args.engine {
             EngineMode::Process => Engines::Process,
             EngineMode::InAgent => Engines::InAgent(EngineOptions {
-                heartbeat: engine_heartbeat()?,
+                heartbeat: seconds("engine-heartbeat-seconds", args.engine_heartbeat_seconds)?
+                    .max(Duration::from_millis(100)),
                 code_cache: crate::config::code_cache(),
                 ..Default::default()
             }),

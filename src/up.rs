@@ -20,6 +20,14 @@ pub struct UpArgs {
     /// Where the local agent runs each run's engine.
     #[arg(long, value_enum, default_value_t = agent_cmd::EngineMode::Process)]
     pub engine: agent_cmd::EngineMode,
+    /// Seconds between run heartbeats of engines inside the agent.
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        env = "RIGEL_ENGINE_HEARTBEAT_SECONDS",
+        hide = true
+    )]
+    pub engine_heartbeat_seconds: f64,
 }
 
 pub async fn up(args: UpArgs) -> CliResult {
@@ -47,6 +55,7 @@ pub async fn up(args: UpArgs) -> CliResult {
         heartbeat_seconds: 10.0,
         grace_seconds: 30.0,
         engine: args.engine,
+        engine_heartbeat_seconds: args.engine_heartbeat_seconds,
     };
     let agent_result = agent_cmd::start(client, agent_args, stop).await;
     server_stop.cancel();

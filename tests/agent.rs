@@ -79,6 +79,27 @@ async fn logs(client: &RigelClient, id: Uuid) -> Vec<String> {
         .collect()
 }
 
+/// `rigel flow-run cancel ID`, which must succeed.
+fn cancel_with_cli(server: &ServerProcess, id: Uuid) {
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["flow-run", "cancel", &id.to_string()])
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The run was ended by the server's reaper: nobody heartbeated it any more.
+fn assert_crashed_by_the_reaper(done: &FlowRun) {
+    assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
+    let message = done.state.message.as_deref().unwrap_or_default();
+    assert!(message.contains("no heartbeat"), "{message}");
+}
+
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
@@ -193,16 +214,7 @@ async fn cancel_a_long_run_and_crash_when_the_engine_dies() {
     let _agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
-    let out = std::process::Command::new(support::rigel_bin())
-        .args(["flow-run", "cancel", &r.id.to_string()])
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cancel_with_cli(&server, r.id);
     let done = finished(&client, r.id, 20).await;
     assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
 
@@ -333,12 +345,7 @@ async fn the_reaper_crashes_a_run_whose_agent_and_engine_were_killed() {
         .status()
         .unwrap();
     let done = finished(&client, r.id, 30).await;
-    assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
-    assert!(done
-        .state
-        .message
-        .unwrap_or_default()
-        .contains("no heartbeat"));
+    assert_crashed_by_the_reaper(&done);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -602,16 +609,7 @@ async fn engines_inside_the_agent() {
         .output()
         .unwrap();
     assert!(!engines.status.success(), "no engine process");
-    let out = std::process::Command::new(support::rigel_bin())
-        .args(["flow-run", "cancel", &r.id.to_string()])
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cancel_with_cli(&server, r.id);
     let done = finished(&client, r.id, 20).await;
     assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
 
@@ -666,12 +664,7 @@ async fn an_in_agent_agent_that_dies_takes_its_flows_along() {
         .status();
     let () = stopped;
     let done = finished(&client, r.id, 30).await;
-    assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
-    assert!(done
-        .state
-        .message
-        .unwrap_or_default()
-        .contains("no heartbeat"));
+    assert_crashed_by_the_reaper(&done);
 }
 
 /// An engine process reads its claim (run and deployment) from standard input when its agent

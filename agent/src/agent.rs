@@ -75,20 +75,15 @@ pub async fn run(
         config.limit
     );
     // engines inside the agent: a guard stops their flows should the agent die
-    let mut guard_process = None;
-    let guard = match &config.engines {
-        Engines::InAgent(_) => match Guard::start(&config.launch.program) {
-            Ok((guard, child)) => {
-                guard_process = Some(child);
-                Some(guard)
-            }
-            Err(e) => {
+    let (guard, guard_process) = match &config.engines {
+        Engines::InAgent(_) => Guard::start(&config.launch.program)
+            .inspect_err(|e| {
                 tracing::warn!("cannot start the flow guard ({e}); if this agent dies, its flows will keep running");
-                None
-            }
-        },
+            })
+            .ok(),
         Engines::Process => None,
-    };
+    }
+    .unzip();
     let in_flight: InFlight = Arc::default();
     let identity = Arc::new(Identity::new(agent_id));
     let heartbeat = tokio::spawn(heartbeat_loop(
