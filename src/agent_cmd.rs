@@ -42,6 +42,13 @@ pub struct StartArgs {
     /// On shutdown, seconds running flows may keep going before they are cancelled.
     #[arg(long, default_value_t = 30.0)]
     pub grace_seconds: f64,
+    #[command(flatten)]
+    pub engines: EngineArgs,
+}
+
+/// Where an agent runs its engines (`agent start` and `up`).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct EngineArgs {
     /// Where each run's engine runs.
     #[arg(long, value_enum, default_value_t = EngineMode::Process)]
     pub engine: EngineMode,
@@ -62,8 +69,8 @@ pub enum EngineMode {
     /// for itself.
     Process,
     /// Inside the agent (each flow still its own process group): lighter and faster for many
-    /// short runs, but runs in flight end with the agent (if it dies, the server's reaper
-    /// marks them Crashed).
+    /// short runs, but runs in flight end with the agent (if it dies, its flow guard stops
+    /// their flows and the server's reaper marks them Crashed).
     InAgent,
 }
 
@@ -137,11 +144,14 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
         grace: seconds("grace-seconds", args.grace_seconds)?,
         claim_wait_seconds: 10.0,
         launch: launch(&client)?,
-        engines: match args.engine {
+        engines: match args.engines.engine {
             EngineMode::Process => Engines::Process,
             EngineMode::InAgent => Engines::InAgent(EngineOptions {
-                heartbeat: seconds("engine-heartbeat-seconds", args.engine_heartbeat_seconds)?
-                    .max(Duration::from_millis(100)),
+                heartbeat: seconds(
+                    "engine-heartbeat-seconds",
+                    args.engines.engine_heartbeat_seconds,
+                )?
+                .max(Duration::from_millis(100)),
                 code_cache: crate::config::code_cache(),
                 ..Default::default()
             }),

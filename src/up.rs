@@ -17,17 +17,8 @@ pub struct UpArgs {
     /// Most flow runs the local agent executes at once.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
-    /// Where the local agent runs each run's engine.
-    #[arg(long, value_enum, default_value_t = agent_cmd::EngineMode::Process)]
-    pub engine: agent_cmd::EngineMode,
-    /// Seconds between run heartbeats of engines inside the agent.
-    #[arg(
-        long,
-        default_value_t = 5.0,
-        env = "RIGEL_ENGINE_HEARTBEAT_SECONDS",
-        hide = true
-    )]
-    pub engine_heartbeat_seconds: f64,
+    #[command(flatten)]
+    pub engines: agent_cmd::EngineArgs,
 }
 
 pub async fn up(args: UpArgs) -> CliResult {
@@ -54,8 +45,7 @@ pub async fn up(args: UpArgs) -> CliResult {
         prefetch_seconds: 10.0,
         heartbeat_seconds: 10.0,
         grace_seconds: 30.0,
-        engine: args.engine,
-        engine_heartbeat_seconds: args.engine_heartbeat_seconds,
+        engines: args.engines,
     };
     let agent_result = agent_cmd::start(client, agent_args, stop).await;
     server_stop.cancel();
