@@ -35,11 +35,21 @@ pub fn pss_kib(pid: u32) -> u64 {
 
 /// CPU time (user + system) the process has used so far.
 pub fn cpu_time(pid: u32) -> Duration {
+    stat_ticks(pid, [11, 12])
+}
+
+/// CPU time (user + system) of the process's children it has waited for, and of theirs.
+pub fn children_cpu_time(pid: u32) -> Duration {
+    stat_ticks(pid, [13, 14])
+}
+
+/// The sum of two clock-tick fields of `/proc/<pid>/stat`, counted after the command name.
+fn stat_ticks(pid: u32, which: [usize; 2]) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // fields after the command name, which is in parentheses and may contain spaces
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
+    let ticks: u64 = which
         .iter()
         .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
         .sum();
