@@ -221,7 +221,7 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         heartbeat: seconds("heartbeat-seconds", heartbeat_seconds)?.max(Duration::from_millis(100)),
         echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
         code_cache: crate::config::code_cache(),
-        flow: Default::default(),
+        ..Default::default()
     };
     let outcome = match claim_from_stdin(id) {
         Some(claim) => {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::engine::{self, propose, EngineOptions, Outcome};
 use crate::guard::Guard;
+use crate::logs::LogShipper;
 use crate::process::{describe, stop_group};
 use crate::runner::{self, EngineLaunch, RunnerError};
 
@@ -60,7 +61,7 @@ type InFlight = Arc<Mutex<HashSet<Uuid>>>;
 /// Runs the agent until `shutdown` is cancelled.
 pub async fn run(
     client: RigelClient,
-    config: AgentConfig,
+    mut config: AgentConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let queue = ensure_queue(&client, &config.queue, &shutdown).await?;
@@ -84,6 +85,12 @@ pub async fn run(
         Engines::Process => None,
     }
     .unzip();
+    // ... and their runs' log lines share requests
+    if let Engines::InAgent(options) = &mut config.engines {
+        options
+            .logs
+            .get_or_insert_with(|| LogShipper::start(client.clone()));
+    }
     let in_flight: InFlight = Arc::default();
     let identity = Arc::new(Identity::new(agent_id));
     let heartbeat = tokio::spawn(heartbeat_loop(

@@ -1,12 +1,12 @@
-//! Ships a run's log records to the server in batches, off the hot path of reading output.
+//! Ships runs' log records to the server in batches, off the hot path of reading output.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use chrono::Utc;
-use rigel_common::client::RigelClient;
+use rigel_common::client::{ClientError, RigelClient};
 use rigel_common::log::{LogCreate, MAX_LOG_BATCH};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Longest line kept in one record; longer output is split.
@@ -16,27 +16,55 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Records kept while the server is unreachable; beyond this the oldest are dropped (and said so).
 const MAX_BUFFERED: usize = 100_000;
 
+/// Sends the log records of one or many flow runs to the server: records that arrive close
+/// together share one request, whichever run they belong to (an agent running engines inside
+/// itself ships every run's output through one). Cloning is cheap; the shipping task ends once
+/// every handle and every [`RunLogger`] is gone and what they sent is delivered.
+#[derive(Clone, Debug)]
+pub struct LogShipper {
+    tx: mpsc::Sender<Shipment>,
+}
+
+enum Shipment {
+    Record(LogCreate),
+    /// Answered once every record sent before it was delivered (or given up).
+    Flush(oneshot::Sender<()>),
+}
+
 /// A handle to send log lines of one flow run; cloning is cheap.
 #[derive(Clone)]
 pub struct RunLogger {
-    tx: mpsc::Sender<LogCreate>,
+    tx: mpsc::Sender<Shipment>,
     flow_run_id: Uuid,
     echo: bool,
 }
 
-impl RunLogger {
-    /// Starts the shipper task. With `echo`, lines are also printed to this process's stdout.
-    pub fn start(client: RigelClient, flow_run_id: Uuid, echo: bool) -> (Self, LogShipper) {
+impl LogShipper {
+    /// Starts the shipping task.
+    pub fn start(client: RigelClient) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        let task = tokio::spawn(ship(client, rx));
-        (
-            Self {
-                tx,
-                flow_run_id,
-                echo,
-            },
-            LogShipper { task },
-        )
+        tokio::spawn(ship(client, rx));
+        Self { tx }
+    }
+
+    /// A logger for `flow_run_id`. With `echo`, lines are also printed to this process's stdout.
+    pub fn logger(&self, flow_run_id: Uuid, echo: bool) -> RunLogger {
+        RunLogger {
+            tx: self.tx.clone(),
+            flow_run_id,
+            echo,
+        }
+    }
+}
+
+impl RunLogger {
+    /// Waits, at most `within`, until every line logged so far through this logger or its
+    /// clones reached the server (or was given up).
+    pub async fn flush(&self, within: Duration) {
+        let (done, delivered) = oneshot::channel();
+        if self.tx.send(Shipment::Flush(done)).await.is_ok() {
+            let _ = tokio::time::timeout(within, delivered).await;
+        }
     }
 
     pub async fn log(&self, level: u8, task_run_id: Option<Uuid>, message: &str) {
@@ -61,7 +89,7 @@ impl RunLogger {
                 timestamp: Utc::now(),
                 message: rest[..cut].to_string(),
             };
-            if self.tx.send(record).await.is_err() {
+            if self.tx.send(Shipment::Record(record)).await.is_err() {
                 return;
             }
             rest = &rest[cut..];
@@ -77,55 +105,85 @@ impl RunLogger {
     }
 }
 
-/// The shipper task; `finish` waits until everything sent so far reached the server (or failed).
-pub struct LogShipper {
-    task: JoinHandle<()>,
+/// Records waiting to be delivered, and the flushes waiting for them.
+#[derive(Default)]
+struct Pending {
+    records: VecDeque<LogCreate>,
+    /// Records ever received, and ever delivered or given up: a flush sent after the `n`th
+    /// record is answered once `settled` reaches `n`.
+    received: u64,
+    settled: u64,
+    flushes: Vec<(u64, oneshot::Sender<()>)>,
+    dropped: usize,
 }
 
-impl LogShipper {
-    /// Drop every `RunLogger` first, then call this to flush.
-    pub async fn finish(self, within: Duration) {
-        let _ = tokio::time::timeout(within, self.task).await;
+impl Pending {
+    fn take(&mut self, shipment: Shipment) {
+        match shipment {
+            Shipment::Record(r) => {
+                self.records.push_back(r);
+                self.received += 1;
+            }
+            Shipment::Flush(done) => self.flushes.push((self.received, done)),
+        }
+    }
+
+    fn settle(&mut self, n: usize) {
+        self.records.drain(..n);
+        self.settled += n as u64;
+        // flushes are kept in the order they came, so those now answered come first
+        let settled = self.settled;
+        let answered = self.flushes.partition_point(|(after, _)| *after <= settled);
+        for (_, done) in self.flushes.drain(..answered) {
+            let _ = done.send(());
+        }
     }
 }
 
-async fn ship(client: RigelClient, mut rx: mpsc::Receiver<LogCreate>) {
-    let mut buffer: Vec<LogCreate> = Vec::new();
-    let mut dropped = 0usize;
+async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
+    let mut p = Pending::default();
     let mut failures = 0u32;
     let mut closed = false;
     loop {
-        if buffer.is_empty() {
+        if p.records.is_empty() {
+            // answers the flushes of loggers that sent nothing more
+            p.settle(0);
             if closed {
                 return;
             }
             match rx.recv().await {
-                Some(r) => buffer.push(r),
+                Some(s) => p.take(s),
                 None => return,
             }
+            continue;
         }
-        // gather what arrives within FLUSH_EVERY of the first record: one request, not one a line
+        // What arrived meanwhile joins this request. Without a flush waiting, records wait up
+        // to FLUSH_EVERY for others: one request, not one a line.
+        while let Ok(s) = rx.try_recv() {
+            p.take(s);
+        }
         let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-        while !closed && buffer.len() < MAX_LOG_BATCH {
+        while !closed && p.flushes.is_empty() && p.records.len() < MAX_LOG_BATCH {
             tokio::select! {
                 got = rx.recv() => match got {
-                    Some(r) => buffer.push(r),
+                    Some(s) => p.take(s),
                     None => closed = true,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        if failures > 0 {
-            // the server is away: keep the output flowing into the buffer, not the channel
-            while let Ok(r) = rx.try_recv() {
-                buffer.push(r);
-            }
-        }
-        let n = buffer.len().min(MAX_LOG_BATCH);
-        match client.create_logs(&buffer[..n]).await {
+        let n = p.records.len().min(MAX_LOG_BATCH);
+        let batch = &p.records.make_contiguous()[..n];
+        match client.create_logs(batch).await {
             Ok(_) => {
-                buffer.drain(..n);
+                p.settle(n);
                 failures = 0;
+            }
+            Err(e) if !e.is_transient() => {
+                // refused for good (a run deleted meanwhile): deliver each run's records on
+                // their own, so one run's refusal does not cost the others theirs
+                deliver_per_run(&client, batch, &e).await;
+                p.settle(n);
             }
             Err(e) => {
                 failures += 1;
@@ -133,17 +191,54 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<LogCreate>) {
                     tracing::warn!("cannot send logs ({e}); keeping them and retrying");
                 }
                 if closed && failures > 5 {
-                    tracing::error!("giving up on {} log records", buffer.len());
+                    tracing::error!("giving up on {} log records", p.records.len());
+                    p.settle(p.records.len());
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
+                // the server is away: keep the output flowing into the buffer, not the channel
+                while let Ok(s) = rx.try_recv() {
+                    p.take(s);
+                }
             }
         }
-        if buffer.len() > MAX_BUFFERED {
-            let over = buffer.len() - MAX_BUFFERED;
-            buffer.drain(..over);
-            dropped += over;
-            tracing::warn!("dropped {dropped} log records while the server was unreachable");
+        if p.records.len() > MAX_BUFFERED {
+            let over = p.records.len() - MAX_BUFFERED;
+            p.settle(over);
+            p.dropped += over;
+            tracing::warn!(
+                "dropped {} log records while the server was unreachable",
+                p.dropped
+            );
+        }
+    }
+}
+
+/// Sends `batch` one run at a time after the server refused it whole; a run's records the
+/// server refuses too are dropped with a warning (they would be refused forever).
+async fn deliver_per_run(client: &RigelClient, batch: &[LogCreate], refusal: &ClientError) {
+    let mut runs: Vec<Uuid> = batch.iter().map(|r| r.flow_run_id).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    if runs.len() == 1 {
+        tracing::warn!(
+            "the server refused {} log records of flow run {}: {refusal}",
+            batch.len(),
+            runs[0]
+        );
+        return;
+    }
+    for run in runs {
+        let records: Vec<LogCreate> = batch
+            .iter()
+            .filter(|r| r.flow_run_id == run)
+            .cloned()
+            .collect();
+        if let Err(e) = client.create_logs(&records).await {
+            tracing::warn!(
+                "the server refused {} log records of flow run {run}: {e}",
+                records.len()
+            );
         }
     }
 }

@@ -19,7 +19,7 @@ use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::logs::RunLogger;
+use crate::logs::{LogShipper, RunLogger};
 use crate::process::{describe, plain_lines, run_streamed, Ended, FlowProcess};
 
 /// How the engine behaves.
@@ -35,6 +35,9 @@ pub struct EngineOptions {
     /// What the flow runner adds to the flow's processes (empty for an engine process: it
     /// inherited them).
     pub flow: FlowProcess,
+    /// Where the run's log lines go when several engines share one shipper (an agent running
+    /// them inside itself); None: the run ships its own.
+    pub logs: Option<LogShipper>,
 }
 
 impl Default for EngineOptions {
@@ -44,6 +47,7 @@ impl Default for EngineOptions {
             echo: false,
             code_cache: None,
             flow: FlowProcess::default(),
+            logs: None,
         }
     }
 }
@@ -152,7 +156,10 @@ pub async fn execute_run(
     cancel: CancellationToken,
 ) -> anyhow::Result<Outcome> {
     let run_id = run.id;
-    let (logger, shipper) = RunLogger::start(client.clone(), run_id, opts.echo);
+    let logger = match &opts.logs {
+        Some(shared) => shared.logger(run_id, opts.echo),
+        None => LogShipper::start(client.clone()).logger(run_id, opts.echo),
+    };
     let outcome = execute_logged(client, &run, deployment, token, opts, cancel, &logger).await;
     let outcome = match outcome {
         Ok(o) => o,
@@ -172,8 +179,9 @@ pub async fn execute_run(
         Outcome::Completed => logger.info("Flow run completed.").await,
         Outcome::Aborted(_) => {}
     }
+    // output a lingering background process writes later still ships, but is not waited for
+    logger.flush(Duration::from_secs(30)).await;
     drop(logger);
-    shipper.finish(Duration::from_secs(30)).await;
     if let Some(kind) = outcome.state() {
         let message = match &outcome {
             Outcome::Failed(m) | Outcome::Cancelled(m) => Some(m.clone()),
