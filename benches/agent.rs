@@ -4,7 +4,7 @@
 //!     cargo bench --bench agent
 //!     RIGEL_BENCH_ONLY=latency,scheduled cargo bench --bench agent   # some sections only
 //!                     # (latency, scheduled, throughput, burst, memory)
-//!     RIGEL_BENCH_RUNS=500 RIGEL_BENCH_BURST=5000 cargo bench --bench agent
+//!     RIGEL_BENCH_RUNS=500 RIGEL_BENCH_BURST=5000 RIGEL_BENCH_BURST_LIMITS=64,256 cargo bench --bench agent
 //!     RIGEL_BENCH_ENGINES=in-agent cargo bench --bench agent   # one engine mode only
 //!                     # (process: an engine process per run; in-agent: engines in the agent)
 //!
@@ -411,12 +411,13 @@ async fn throughput(engine: &'static str, n: usize, limit: usize) {
 }
 
 /// A burst of runs due in the same second, two agents that prefetch them.
-async fn burst(engine: &'static str, n: usize) {
+async fn burst(engine: &'static str, n: usize, limit: usize) {
     let b = Bench::start(engine);
     let deployment = b.deploy("touch", TOUCH_FLOW).await;
+    let limit = limit.to_string();
     let agents = [
-        b.agent("a", &["--limit", "64", "--prefetch-seconds", "30"]),
-        b.agent("b", &["--limit", "64", "--prefetch-seconds", "30"]),
+        b.agent("a", &["--limit", &limit, "--prefetch-seconds", "30"]),
+        b.agent("b", &["--limit", &limit, "--prefetch-seconds", "30"]),
     ];
     b.wait_for_agents(2).await;
     let due = Utc::now() + chrono::TimeDelta::seconds(10);
@@ -461,7 +462,7 @@ async fn burst(engine: &'static str, n: usize) {
     }
     let marked_late = b.ever_late().await;
     row(
-        &format!("[{engine}] burst: {n} runs due in the same second, two agents (created in {:.2} s): last started after", created.as_secs_f64()),
+        &format!("[{engine}] burst: {n} runs due in the same second, two agents (--limit {limit}; created in {:.2} s): last started after", created.as_secs_f64()),
         ms(*late.last().unwrap_or(&Duration::ZERO)),
         "≤ 5 s",
     );
@@ -585,7 +586,19 @@ async fn main() {
             throughput(engine, n, limit).await;
         }
         if wanted("burst") {
-            burst(engine, env_usize("RIGEL_BENCH_BURST", 5000)).await;
+            let limits = std::env::var("RIGEL_BENCH_BURST_LIMITS").unwrap_or_default();
+            let limits: Vec<usize> = limits
+                .split(',')
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            // each agent's --limit: the CLI's default is 10; a queue expecting bursts wants more
+            for limit in if limits.is_empty() {
+                vec![64, 256]
+            } else {
+                limits
+            } {
+                burst(engine, env_usize("RIGEL_BENCH_BURST", 5000), limit).await;
+            }
         }
         if wanted("memory") {
             memory(engine).await;
