@@ -14,6 +14,11 @@ pub fn rigel_bin() -> PathBuf {
 }
 
 /// A `rigel server start --port 0` process in its own `RIGEL_HOME`.
+/// `cargo test` and `cargo bench` point this at half a dozen build folders. A user's processes
+/// don't have it, and with it every process an agent starts (engines, flows) searches each
+/// folder for each shared library before finding the system's: ~20% of an engine's start.
+const CARGO_LIBRARY_PATH: &str = "LD_LIBRARY_PATH";
+
 pub struct ServerProcess {
     pub child: Child,
     pub api_url: String,
@@ -35,6 +40,7 @@ impl ServerProcess {
             .args(args)
             .env("RIGEL_HOME", home)
             .env_remove("RIGEL_DATABASE_URL")
+            .env_remove(CARGO_LIBRARY_PATH)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -138,6 +144,7 @@ impl AgentProcess {
             .env("RIGEL_API_URL", &server.api_url)
             .env("RIGEL_HOME", &server.home)
             .env("NO_COLOR", "1")
+            .env_remove(CARGO_LIBRARY_PATH)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
