@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rigel_common::backfill::{BackfillRequest, BackfillResult};
 use rigel_common::deployment::{Deployment, FlowRunnerSettings};
+use rigel_common::flow_run::FlowRun;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
@@ -161,6 +162,24 @@ async fn insert_history(
     Ok(())
 }
 
+/// The runs with these ids as the transaction sees them, in schedule order.
+async fn read_runs(conn: &mut SqliteConnection, ids: &[Uuid]) -> ApiResult<Vec<FlowRunRow>> {
+    let mut runs: Vec<FlowRunRow> = Vec::with_capacity(ids.len());
+    // a few hundred ids a query keeps far below SQLite's limit on bound values
+    for chunk in ids.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {RUN_COLUMNS} FROM flow_run WHERE 1"));
+        push_in(&mut qb, "id", chunk);
+        runs.extend(
+            qb.build_query_as::<FlowRunRow>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    runs.sort_by_key(|r| (r.next_scheduled_start_time, r.id));
+    Ok(runs)
+}
+
 // ---- the scheduler's reads and writes
 
 /// An active deployment that is short of runs, as the scheduler reads it.
@@ -280,9 +299,10 @@ pub struct Planned {
     pub times: Vec<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub struct Written {
-    pub runs: u64,
+    /// The runs created, as written (for their events).
+    pub runs: Vec<FlowRun>,
     /// Deployments skipped because their schedule changed (or was paused or deleted) since they
     /// were read; the change rescheduled them itself.
     pub changed: u64,
@@ -308,8 +328,14 @@ pub async fn write_planned(db: &Db, planned: &[Planned], now: DateTime<Utc>) -> 
             written.changed += 1;
         }
     }
-    written.runs = insert_runs(&mut tx, &rows, now).await?.len() as u64;
+    let inserted = insert_runs(&mut tx, &rows, now).await?;
+    let ids: Vec<Uuid> = inserted.iter().map(|(id, _)| *id).collect();
+    let runs = read_runs(&mut tx, &ids).await?;
     tx.commit().await?;
+    written.runs = runs
+        .into_iter()
+        .map(FlowRunRow::into_api)
+        .collect::<ApiResult<_>>()?;
     Ok(written)
 }
 
@@ -435,15 +461,7 @@ pub async fn backfill(
     let rows: Vec<_> = times.iter().map(|t| (&template, *t)).collect();
     let inserted = insert_runs(&mut tx, &rows, now).await?;
     let ids: Vec<Uuid> = inserted.iter().map(|(id, _)| *id).collect();
-    let runs: Vec<FlowRunRow> = if ids.is_empty() {
-        Vec::new()
-    } else {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {RUN_COLUMNS} FROM flow_run WHERE 1"));
-        push_in(&mut qb, "id", &ids);
-        qb.push(" ORDER BY next_scheduled_start_time, id");
-        qb.build_query_as().fetch_all(&mut *tx).await?
-    };
+    let runs = read_runs(&mut tx, &ids).await?;
     tx.commit().await?;
     Ok(BackfillResult {
         existing: u32::try_from(times.len() - ids.len()).unwrap_or(u32::MAX),
@@ -460,17 +478,17 @@ pub async fn backfill(
 /// Renames up to `limit` runs that are still named Scheduled and were due before `cutoff` to
 /// Late (type stays SCHEDULED, so queues still offer them), with a history row each. One
 /// conditional UPDATE under the write lock: a run an agent claimed in the meantime is no longer
-/// SCHEDULED and is not touched. Returns how many were renamed.
+/// SCHEDULED and is not touched. Returns the renamed runs.
 pub async fn mark_late(
     db: &Db,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
-) -> ApiResult<u64> {
+) -> ApiResult<Vec<FlowRun>> {
     let mut tx = db.begin_write().await?;
     let now_us = to_micros(now);
     let cutoff_us = to_micros(cutoff);
-    let renamed: Vec<(Uuid, Option<i64>)> = sqlx::query_as(
+    let renamed: Vec<FlowRunRow> = sqlx::query_as(&format!(
         // The inner SELECT walks only runs still named Scheduled (the partial index), never the
         // Late ones that pile up; the outer conditions (`+` keeps them off the indexes, so the
         // rows are found by id) repeat it for the rows being written.
@@ -482,16 +500,20 @@ pub async fn mark_late(
              ORDER BY next_scheduled_start_time LIMIT ?3)
          AND +state_type = 'SCHEDULED' AND +state_name = 'Scheduled'
          AND +next_scheduled_start_time < ?2
-         RETURNING id, state_scheduled_time",
-    )
+         RETURNING {RUN_COLUMNS}"
+    ))
     .bind(now_us)
     .bind(cutoff_us)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *tx)
     .await?;
-    insert_history(&mut tx, LATE, &renamed, now_us).await?;
+    let history: Vec<(Uuid, Option<i64>)> = renamed
+        .iter()
+        .map(|r| (r.id, r.state_scheduled_time))
+        .collect();
+    insert_history(&mut tx, LATE, &history, now_us).await?;
     tx.commit().await?;
-    Ok(renamed.len() as u64)
+    renamed.into_iter().map(FlowRunRow::into_api).collect()
 }
 
 #[cfg(test)]

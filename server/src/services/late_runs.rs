@@ -19,9 +19,11 @@ pub async fn mark_late_once(state: &AppState) -> Result<u64, ServiceError> {
     let batch = cfg.batch_size.max(1);
     let mut total = 0;
     loop {
-        let n = schedules::mark_late(&state.db, cutoff, now, batch).await?;
-        total += n;
-        if n < batch as u64 || state.shutdown.is_cancelled() {
+        let renamed = schedules::mark_late(&state.db, cutoff, now, batch).await?;
+        let n = renamed.len();
+        total += n as u64;
+        super::announce(state, &renamed, false);
+        if n < batch || state.shutdown.is_cancelled() {
             return Ok(total);
         }
     }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
 use crate::AppState;
+use rigel_common::flow_run::FlowRun;
 
 /// How the scheduler keeps runs materialised. A deployment with an active schedule has at least
 /// `min_runs` future runs **and** runs up to `min_horizon` ahead, but never more than `max_runs`
@@ -84,6 +85,14 @@ impl From<ApiError> for ServiceError {
             ApiError::Internal(detail) => ServiceError(detail),
             other => ServiceError(other.to_string()),
         }
+    }
+}
+
+/// Announces the runs a pass wrote, as requests do theirs: a `flow_run.state` event each
+/// (`new_runs`: the pass created them), so live views see them at once.
+fn announce(state: &AppState, runs: &[FlowRun], new_runs: bool) {
+    for run in runs {
+        state.events.flow_run_state(run, &run.state, new_runs);
     }
 }
 

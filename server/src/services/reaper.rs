@@ -50,6 +50,7 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
     let quiet_since = ago(state, state.config.reaper.run_heartbeat_timeout);
     let offline_since = ago(state, state.config.agent_offline_after);
     let mut stats = ReapStats::default();
+    let mut changed: Vec<FlowRunRow> = Vec::new();
     let mut tx = state.db.begin_write().await?;
     let zombies: Vec<FlowRunRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM flow_run WHERE state_type IN ('RUNNING', 'CANCELLING')
@@ -75,7 +76,7 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
                 "no heartbeat from its engine for {timeout:.0}s: the process or its machine died"
             ))
         };
-        apply(&mut tx, run, &to, Holder::Keep, None, now).await?;
+        changed.push(apply(&mut tx, run, &to, Holder::Keep, None, now).await?);
     }
     let orphans: Vec<FlowRunRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM flow_run WHERE state_type = 'PENDING' AND agent_id IS NOT NULL
@@ -91,7 +92,7 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
             .with_message("its agent went offline before starting it; back in the queue");
         let mut to = to;
         to.scheduled_time = run.next_scheduled_start_time.map(crate::db::from_micros);
-        apply(&mut tx, run, &to, Holder::Release, None, now).await?;
+        changed.push(apply(&mut tx, run, &to, Holder::Release, None, now).await?);
         stats.requeued += 1;
     }
     tx.commit().await.map_err(crate::error::ApiError::from)?;
@@ -99,6 +100,16 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
         let ids: Vec<Uuid> = zombies.iter().chain(orphans.iter()).map(|r| r.id).collect();
         tracing::warn!(?stats, ?ids, "reaped runs");
         state.notifier.runs_changed();
+        let runs: Vec<_> = changed
+            .into_iter()
+            .filter_map(|row| {
+                let id = row.id;
+                row.into_api()
+                    .inspect_err(|e| tracing::warn!(flow_run = %id, error = %e, "cannot decode a reaped run for its event"))
+                    .ok()
+            })
+            .collect();
+        super::announce(state, &runs, false);
     }
     Ok(stats)
 }

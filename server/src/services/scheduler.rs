@@ -143,10 +143,11 @@ async fn write(
     let written = schedules::write_planned(&state.db, batch, now).await?;
     stats.deployments_scheduled += batch.len() as u64 - written.changed;
     stats.deployments_changed += written.changed;
-    stats.runs_created += written.runs;
+    stats.runs_created += written.runs.len() as u64;
     batch.clear();
-    if written.runs > 0 {
+    if !written.runs.is_empty() {
         state.notifier.runs_changed();
+        super::announce(state, &written.runs, true);
     }
     Ok(())
 }

@@ -539,3 +539,82 @@ async fn the_client_reconnects_after_a_restart_and_is_told_to_refetch() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_servers_own_passes_announce_the_runs_they_change() {
+    use rigel_server::clock::ManualClock;
+    use rigel_server::services::{late_runs, reaper, scheduler};
+    let clock = ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap());
+    let c = clock.clone();
+    let app = TestApp::with_config(move |cfg| {
+        cfg.clock = std::sync::Arc::new(c);
+        cfg.reaper.run_heartbeat_timeout = Duration::from_secs(30);
+    })
+    .await;
+    // every 10 minutes: creating it materialises its first hour
+    let mut body = TestApp::deployment_body("events-flow", "every-10-minutes");
+    body["schedule"] = json!({"interval": 600});
+    let d = uuid(&app.create_deployment(body).await["id"]);
+    let mut events = Stream::open(&app, "", None).await;
+    events.expect("ready").await;
+
+    // half an hour on, the scheduler's pass tops the hour up: an event for each new run
+    clock.advance(chrono::Duration::minutes(30));
+    let created = scheduler::schedule_once(&app.state)
+        .await
+        .unwrap()
+        .runs_created;
+    assert!(created > 0);
+    for _ in 0..created {
+        let e = events.expect("flow_run.state").await;
+        assert_eq!(state_of(&e).1, "SCHEDULED", "{e:?}");
+        assert_eq!(e.data["new_run"], true);
+        assert_eq!(e.data["deployment_id"], d.to_string());
+    }
+    // the runs due in the last half hour, unclaimed, become Late
+    let late = late_runs::mark_late_once(&app.state).await.unwrap();
+    assert!(late > 0);
+    for _ in 0..late {
+        let e = events.expect("flow_run.state").await;
+        assert_eq!(e.data["state"]["name"], "Late", "{e:?}");
+        assert_eq!(e.data["new_run"], false);
+    }
+    events.expect_quiet().await;
+
+    // a run whose engine went quiet is crashed by the reaper, and that is announced too
+    let (_, q) = app
+        .post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let (_, agent) = app
+        .post(
+            "/api/agents/",
+            json!({"name": "a1", "work_queue_name": "default"}),
+        )
+        .await;
+    let (s, claimed) = app
+        .post(
+            &format!("/api/work_queues/{}/claim", q["id"].as_str().unwrap()),
+            json!({"agent_id": agent["id"], "limit": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{claimed}");
+    let run = uuid(&claimed[0]["flow_run"]["id"]);
+    set_state(&app, run, "RUNNING", Some(&claimed[0]["claim_token"])).await;
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(300), events.next_inner()).await
+    {}
+    clock.advance(chrono::Duration::seconds(31));
+    app.post(
+        &format!("/api/agents/{}/heartbeat", agent["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reaper::reap_once(&app.state).await.unwrap().crashed, 1);
+    let e = loop {
+        let e = events.next().await.expect("the stream ended");
+        if e.kind == "flow_run.state" {
+            break e;
+        }
+    };
+    assert_eq!(state_of(&e), (run.to_string(), "CRASHED"));
+}
