@@ -62,9 +62,13 @@ impl RunLogger {
     /// clones reached the server (or was given up).
     pub async fn flush(&self, within: Duration) {
         let (done, delivered) = oneshot::channel();
-        if self.tx.send(Shipment::Flush(done)).await.is_ok() {
-            let _ = tokio::time::timeout(within, delivered).await;
-        }
+        // the queue may be full while the server is away: that wait counts too
+        let _ = tokio::time::timeout(within, async {
+            if self.tx.send(Shipment::Flush(done)).await.is_ok() {
+                let _ = delivered.await;
+            }
+        })
+        .await;
     }
 
     pub async fn log(&self, level: u8, task_run_id: Option<Uuid>, message: &str) {
@@ -240,5 +244,79 @@ async fn deliver_per_run(client: &RigelClient, batch: &[LogCreate], refusal: &Cl
                 records.len()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client whose server is never there (nothing listens on port 9 of this machine).
+    fn nowhere() -> RigelClient {
+        RigelClient::new("http://127.0.0.1:9/api")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_gives_up_after_its_time_when_the_server_is_away() {
+        let shipper = LogShipper::start(nowhere());
+        let logger = shipper.logger(Uuid::now_v7(), false);
+        logger.info("kept for later").await;
+        let started = tokio::time::Instant::now();
+        logger.flush(Duration::from_secs(30)).await;
+        // the shipper is still retrying: the flush ended on its own time, not on delivery
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_that_cannot_even_queue_still_ends_on_time() {
+        let shipper = LogShipper::start(nowhere());
+        let logger = shipper.logger(Uuid::now_v7(), false);
+        // more than the queue holds while the shipper is busy retrying
+        let filler = logger.clone();
+        tokio::spawn(async move {
+            for i in 0..20_000 {
+                filler.info(&format!("line {i}")).await;
+            }
+        });
+        while shipper.tx.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let started = tokio::time::Instant::now();
+        logger.flush(Duration::from_secs(5)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn flushes_are_answered_in_order_once_what_preceded_them_is_settled() {
+        let mut p = Pending::default();
+        let record = |m: &str| {
+            Shipment::Record(LogCreate {
+                flow_run_id: Uuid::nil(),
+                task_run_id: None,
+                level: 20,
+                timestamp: Utc::now(),
+                message: m.into(),
+            })
+        };
+        let (first, mut first_done) = oneshot::channel();
+        let (second, mut second_done) = oneshot::channel();
+        let (empty, mut empty_done) = oneshot::channel();
+        p.take(record("a"));
+        p.take(Shipment::Flush(first));
+        p.take(record("b"));
+        p.take(record("c"));
+        p.take(Shipment::Flush(second));
+        p.settle(1);
+        assert!(first_done.try_recv().is_ok(), "a was delivered");
+        assert!(second_done.try_recv().is_err(), "b and c were not");
+        p.settle(1);
+        assert!(second_done.try_recv().is_err(), "c was not");
+        p.settle(1);
+        assert!(second_done.try_recv().is_ok());
+        assert!(p.records.is_empty());
+        // nothing pending: a flush is answered by the next settle, even of nothing
+        p.take(Shipment::Flush(empty));
+        p.settle(0);
+        assert!(empty_done.try_recv().is_ok());
     }
 }
