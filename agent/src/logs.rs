@@ -1,6 +1,6 @@
 //! Ships runs' log records to the server in batches, off the hot path of reading output.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,6 +13,9 @@ use uuid::Uuid;
 const MAX_LINE: usize = 16 * 1024;
 /// How long a record may wait for others to share its request.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Most bytes of messages in one request: far below the server's body limit even when every
+/// character needs escaping in JSON.
+const BATCH_BYTES: usize = 1024 * 1024;
 /// Records kept while the server is unreachable; beyond this the oldest are dropped (and said so).
 const MAX_BUFFERED: usize = 100_000;
 
@@ -112,34 +115,102 @@ impl RunLogger {
 /// Records waiting to be delivered, and the flushes waiting for them.
 #[derive(Default)]
 struct Pending {
+    /// Records not delivered yet, oldest first, and each one's sequence number (same order).
     records: VecDeque<LogCreate>,
-    /// Records ever received, and ever delivered or given up: a flush sent after the `n`th
-    /// record is answered once `settled` reaches `n`.
+    seqs: VecDeque<u64>,
+    /// Records ever taken: the next one's sequence number.
     received: u64,
-    settled: u64,
+    /// Flushes in the order they came, each with how many records were taken before it: it is
+    /// answered once none of those is pending.
     flushes: Vec<(u64, oneshot::Sender<()>)>,
+    /// Runs the server no longer has (deleted while running): their records are dropped.
+    gone: HashSet<Uuid>,
     dropped: usize,
 }
 
 impl Pending {
     fn take(&mut self, shipment: Shipment) {
         match shipment {
+            Shipment::Record(r) if self.gone.contains(&r.flow_run_id) => {}
             Shipment::Record(r) => {
                 self.records.push_back(r);
+                self.seqs.push_back(self.received);
                 self.received += 1;
             }
             Shipment::Flush(done) => self.flushes.push((self.received, done)),
         }
     }
 
+    /// Takes what is queued without waiting; false once every sender is gone.
+    fn take_queued(&mut self, rx: &mut mpsc::Receiver<Shipment>) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(s) => self.take(s),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    /// How many of the oldest records the next request carries: at most MAX_LOG_BATCH, and
+    /// BATCH_BYTES of messages unless a single record is larger.
+    fn batch_len(&self) -> usize {
+        let mut bytes = 0;
+        let mut n = 0;
+        for r in self.records.iter().take(MAX_LOG_BATCH) {
+            bytes += r.message.len();
+            if n > 0 && bytes > BATCH_BYTES {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Removes the `n` oldest records (delivered, or given up) and answers the flushes that
+    /// no longer wait for anything.
     fn settle(&mut self, n: usize) {
         self.records.drain(..n);
-        self.settled += n as u64;
-        // flushes are kept in the order they came, so those now answered come first
-        let settled = self.settled;
-        let answered = self.flushes.partition_point(|(after, _)| *after <= settled);
+        self.seqs.drain(..n);
+        self.answer();
+    }
+
+    /// The `n` oldest records, out of the queue, with their sequence numbers.
+    fn take_oldest(&mut self, n: usize) -> Vec<(u64, LogCreate)> {
+        self.seqs.drain(..n).zip(self.records.drain(..n)).collect()
+    }
+
+    /// Puts records taken out with [`Self::take_oldest`] back in front, in their order.
+    fn put_back(&mut self, kept: Vec<(u64, LogCreate)>) {
+        for (seq, r) in kept.into_iter().rev() {
+            self.seqs.push_front(seq);
+            self.records.push_front(r);
+        }
+    }
+
+    fn answer(&mut self) {
+        // every record older than the oldest one pending is settled
+        let oldest = self.seqs.front().copied().unwrap_or(self.received);
+        let answered = self
+            .flushes
+            .partition_point(|(before, _)| *before <= oldest);
         for (_, done) in self.flushes.drain(..answered) {
             let _ = done.send(());
+        }
+        // a flush whose caller stopped waiting needs no answer (and must not keep the
+        // shipper from noticing that every logger is gone)
+        self.flushes.retain(|(_, done)| !done.is_closed());
+    }
+
+    fn drop_oldest(&mut self, n: usize) {
+        self.settle(n);
+        let before = self.dropped;
+        self.dropped += n;
+        if before == 0 || before / 10_000 != self.dropped / 10_000 {
+            tracing::warn!(
+                "dropped {} log records while the server was unreachable",
+                self.dropped
+            );
         }
     }
 }
@@ -147,12 +218,12 @@ impl Pending {
 async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
     let mut p = Pending::default();
     let mut failures = 0u32;
-    let mut closed = false;
+    let mut open = true;
     loop {
         if p.records.is_empty() {
             // answers the flushes of loggers that sent nothing more
-            p.settle(0);
-            if closed {
+            p.answer();
+            if !open {
                 return;
             }
             match rx.recv().await {
@@ -163,88 +234,104 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
         }
         // What arrived meanwhile joins this request. Without a flush waiting, records wait up
         // to FLUSH_EVERY for others: one request, not one a line.
-        while let Ok(s) = rx.try_recv() {
-            p.take(s);
-        }
+        open &= p.take_queued(&mut rx);
         let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-        while !closed && p.flushes.is_empty() && p.records.len() < MAX_LOG_BATCH {
+        while open && p.flushes.is_empty() && p.records.len() < MAX_LOG_BATCH {
             tokio::select! {
                 got = rx.recv() => match got {
                     Some(s) => p.take(s),
-                    None => closed = true,
+                    None => open = false,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let n = p.records.len().min(MAX_LOG_BATCH);
-        let batch = &p.records.make_contiguous()[..n];
-        match client.create_logs(batch).await {
+        let n = p.batch_len();
+        let sent = client.create_logs(&p.records.make_contiguous()[..n]).await;
+        let retry = match sent {
             Ok(_) => {
                 p.settle(n);
-                failures = 0;
+                None
             }
             Err(e) if !e.is_transient() => {
-                // refused for good (a run deleted meanwhile): deliver each run's records on
-                // their own, so one run's refusal does not cost the others theirs
-                deliver_per_run(&client, batch, &e).await;
-                p.settle(n);
+                // Refused for good, most likely for a run deleted meanwhile: each run's records
+                // go on their own, so one run's refusal does not cost the others theirs.
+                let batch = p.take_oldest(n);
+                let kept = deliver_per_run(&client, batch, &e, &mut p.gone).await;
+                let retry = (!kept.is_empty()).then(|| "the server went away".to_string());
+                p.put_back(kept);
+                p.answer();
+                retry
             }
-            Err(e) => {
+            Err(e) => Some(e.to_string()),
+        };
+        match retry {
+            None => failures = 0,
+            Some(e) => {
                 failures += 1;
                 if failures == 1 {
                     tracing::warn!("cannot send logs ({e}); keeping them and retrying");
                 }
-                if closed && failures > 5 {
+                if !open && failures > 5 {
                     tracing::error!("giving up on {} log records", p.records.len());
                     p.settle(p.records.len());
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
                 // the server is away: keep the output flowing into the buffer, not the channel
-                while let Ok(s) = rx.try_recv() {
-                    p.take(s);
-                }
+                open &= p.take_queued(&mut rx);
+                p.answer();
             }
         }
         if p.records.len() > MAX_BUFFERED {
-            let over = p.records.len() - MAX_BUFFERED;
-            p.settle(over);
-            p.dropped += over;
-            tracing::warn!(
-                "dropped {} log records while the server was unreachable",
-                p.dropped
-            );
+            p.drop_oldest(p.records.len() - MAX_BUFFERED);
         }
     }
 }
 
-/// Sends `batch` one run at a time after the server refused it whole; a run's records the
-/// server refuses too are dropped with a warning (they would be refused forever).
-async fn deliver_per_run(client: &RigelClient, batch: &[LogCreate], refusal: &ClientError) {
-    let mut runs: Vec<Uuid> = batch.iter().map(|r| r.flow_run_id).collect();
+/// Sends `batch` one run at a time after the server refused it whole. Returns the records to
+/// try again (the server could not be reached for them). A run's records refused again are
+/// dropped with a warning — and if the run no longer exists, so are its later ones (`gone`).
+async fn deliver_per_run(
+    client: &RigelClient,
+    batch: Vec<(u64, LogCreate)>,
+    refusal: &ClientError,
+    gone: &mut HashSet<Uuid>,
+) -> Vec<(u64, LogCreate)> {
+    let mut runs: Vec<Uuid> = batch.iter().map(|(_, r)| r.flow_run_id).collect();
     runs.sort_unstable();
     runs.dedup();
-    if runs.len() == 1 {
-        tracing::warn!(
-            "the server refused {} log records of flow run {}: {refusal}",
-            batch.len(),
-            runs[0]
-        );
-        return;
-    }
+    let alone = runs.len() == 1;
+    let mut kept = Vec::new();
+    let mut rest = batch;
     for run in runs {
-        let records: Vec<LogCreate> = batch
-            .iter()
-            .filter(|r| r.flow_run_id == run)
-            .cloned()
-            .collect();
-        if let Err(e) = client.create_logs(&records).await {
-            tracing::warn!(
-                "the server refused {} log records of flow run {run}: {e}",
-                records.len()
-            );
+        let (mine, others): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|(_, r)| r.flow_run_id == run);
+        rest = others;
+        let error = if alone {
+            // the batch was this run's alone: the refusal is its answer
+            None
+        } else {
+            let records: Vec<LogCreate> = mine.iter().map(|(_, r)| r.clone()).collect();
+            match client.create_logs(&records).await {
+                Ok(_) => continue,
+                Err(e) if e.is_transient() => {
+                    kept.extend(mine);
+                    continue;
+                }
+                Err(e) => Some(e),
+            }
+        };
+        let why = error.as_ref().unwrap_or(refusal);
+        tracing::warn!(
+            "the server refused {} log records of flow run {run}: {why}",
+            mine.len()
+        );
+        if matches!(client.read_flow_run(run).await, Err(e) if e.is_not_found()) {
+            gone.insert(run);
         }
     }
+    kept.sort_by_key(|(seq, _)| *seq);
+    kept
 }
 
 #[cfg(test)]
@@ -318,5 +405,58 @@ mod tests {
         p.take(Shipment::Flush(empty));
         p.settle(0);
         assert!(empty_done.try_recv().is_ok());
+    }
+
+    #[test]
+    fn records_put_back_keep_the_flushes_after_them_waiting() {
+        let mut p = Pending::default();
+        let record = |run: u128, m: &str| {
+            Shipment::Record(LogCreate {
+                flow_run_id: Uuid::from_u128(run),
+                task_run_id: None,
+                level: 20,
+                timestamp: Utc::now(),
+                message: m.into(),
+            })
+        };
+        let (after_a, mut a_done) = oneshot::channel();
+        let (after_b, mut b_done) = oneshot::channel();
+        p.take(record(1, "a"));
+        p.take(Shipment::Flush(after_a));
+        p.take(record(2, "b"));
+        p.take(Shipment::Flush(after_b));
+        // a request for both: run 2's line got through, run 1's must be tried again
+        let batch = p.take_oldest(2);
+        let kept: Vec<_> = batch
+            .into_iter()
+            .filter(|(_, r)| r.flow_run_id == Uuid::from_u128(1))
+            .collect();
+        p.put_back(kept);
+        p.answer();
+        assert!(a_done.try_recv().is_err(), "a is still pending");
+        assert!(b_done.try_recv().is_err(), "a came before b's flush");
+        assert_eq!(p.batch_len(), 1);
+        p.settle(1);
+        assert!(a_done.try_recv().is_ok());
+        assert!(b_done.try_recv().is_ok());
+        // a run the server no longer has: its later lines are not even queued
+        p.gone.insert(Uuid::from_u128(3));
+        p.take(record(3, "lost"));
+        assert!(p.records.is_empty());
+    }
+
+    #[test]
+    fn a_request_carries_a_bounded_number_of_bytes() {
+        let mut p = Pending::default();
+        for _ in 0..100 {
+            p.take(Shipment::Record(LogCreate {
+                flow_run_id: Uuid::nil(),
+                task_run_id: None,
+                level: 20,
+                timestamp: Utc::now(),
+                message: "x".repeat(MAX_LINE),
+            }));
+        }
+        assert_eq!(p.batch_len(), BATCH_BYTES / MAX_LINE);
     }
 }

@@ -101,6 +101,10 @@ pub(crate) fn parameter_env(params: &Parameters) -> BTreeMap<String, String> {
     env
 }
 
+/// How long the final report waits for the run's log lines to be stored. Inside an agent this
+/// (with stopping the flow) stays below the agent's own limit on a cancelled engine.
+const LOG_FLUSH_LIMIT: Duration = Duration::from_secs(15);
+
 /// Proposes a state with the claim token; retries transport errors with the same transition id.
 pub(crate) async fn propose(
     client: &RigelClient,
@@ -180,7 +184,7 @@ pub async fn execute_run(
         Outcome::Aborted(_) => {}
     }
     // output a lingering background process writes later still ships, but is not waited for
-    logger.flush(Duration::from_secs(30)).await;
+    logger.flush(LOG_FLUSH_LIMIT).await;
     drop(logger);
     if let Some(kind) = outcome.state() {
         let message = match &outcome {
