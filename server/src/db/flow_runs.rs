@@ -159,6 +159,21 @@ pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Opt
     )
 }
 
+/// Written runs, for their events: a row that does not decode is logged and left out (the
+/// write stands; only its announcement is lost).
+pub(crate) fn decoded(rows: Vec<FlowRunRow>) -> Vec<FlowRun> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let id = row.id;
+            row.into_api()
+                .inspect_err(
+                    |e| tracing::warn!(flow_run = %id, error = %e, "cannot decode a written run"),
+                )
+                .ok()
+        })
+        .collect()
+}
+
 pub(crate) fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found(format_args!("flow run {id}"))
 }

@@ -332,10 +332,7 @@ pub async fn write_planned(db: &Db, planned: &[Planned], now: DateTime<Utc>) -> 
     let ids: Vec<Uuid> = inserted.iter().map(|(id, _)| *id).collect();
     let runs = read_runs(&mut tx, &ids).await?;
     tx.commit().await?;
-    written.runs = runs
-        .into_iter()
-        .map(FlowRunRow::into_api)
-        .collect::<ApiResult<_>>()?;
+    written.runs = super::flow_runs::decoded(runs);
     Ok(written)
 }
 
@@ -513,7 +510,7 @@ pub async fn mark_late(
         .collect();
     insert_history(&mut tx, LATE, &history, now_us).await?;
     tx.commit().await?;
-    renamed.into_iter().map(FlowRunRow::into_api).collect()
+    Ok(super::flow_runs::decoded(renamed))
 }
 
 #[cfg(test)]

@@ -91,8 +91,12 @@ impl From<ApiError> for ServiceError {
 /// Announces the runs a pass wrote, as requests do theirs: a `flow_run.state` event each
 /// (`new_runs`: the pass created them), so live views see them at once.
 fn announce(state: &AppState, runs: &[FlowRun], new_runs: bool) {
-    for run in runs {
-        state.events.flow_run_state(run, &run.state, new_runs);
+    if new_runs {
+        state.events.runs_created(runs);
+    } else {
+        for run in runs {
+            state.events.flow_run_state(run, &run.state, false);
+        }
     }
 }
 

@@ -100,15 +100,7 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
         let ids: Vec<Uuid> = zombies.iter().chain(orphans.iter()).map(|r| r.id).collect();
         tracing::warn!(?stats, ?ids, "reaped runs");
         state.notifier.runs_changed();
-        let runs: Vec<_> = changed
-            .into_iter()
-            .filter_map(|row| {
-                let id = row.id;
-                row.into_api()
-                    .inspect_err(|e| tracing::warn!(flow_run = %id, error = %e, "cannot decode a reaped run for its event"))
-                    .ok()
-            })
-            .collect();
+        let runs = crate::db::flow_runs::decoded(changed);
         super::announce(state, &runs, false);
     }
     Ok(stats)
