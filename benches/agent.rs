@@ -240,7 +240,7 @@ impl Bench {
 }
 
 /// The time a flow wrote in its file or, for [`Stamp::Touched`], the file's modification time
-/// (fine-grained on Linux ≥ 6.13; at worst one clock tick early).
+/// (a new file's time may come from the coarse clock: at worst one clock tick early).
 fn read_stamp(path: &Path, stamp: Stamp) -> Option<f64> {
     match stamp {
         Stamp::Written => std::fs::read_to_string(path).ok()?.trim().parse().ok(),

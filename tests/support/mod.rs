@@ -13,12 +13,34 @@ pub fn rigel_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rigel"))
 }
 
-/// A `rigel server start --port 0` process in its own `RIGEL_HOME`.
-/// `cargo test` and `cargo bench` point this at half a dozen build folders. A user's processes
-/// don't have it, and with it every process an agent starts (engines, flows) searches each
-/// folder for each shared library before finding the system's: ~20% of an engine's start.
-const CARGO_LIBRARY_PATH: &str = "LD_LIBRARY_PATH";
+/// Puts back the library path the tests were started with, less what cargo added: `cargo test`
+/// and `cargo bench` put half a dozen build and toolchain folders in `LD_LIBRARY_PATH`, which a
+/// user's processes don't have, and every process an agent starts (engines, flows) would search
+/// each of them for each shared library before the system's (~20% of an engine's start).
+fn without_cargo_library_path(cmd: &mut Command) -> &mut Command {
+    const VAR: &str = "LD_LIBRARY_PATH";
+    let Some(path) = std::env::var_os(VAR) else {
+        return cmd;
+    };
+    // the binary is target/<profile>/rigel: cargo's folders are under target/ or the toolchain's
+    let target = rigel_bin()
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let users: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|p| {
+            !p.starts_with(&target) && !p.to_string_lossy().contains("/.rustup/toolchains/")
+        })
+        .collect();
+    if users.is_empty() {
+        cmd.env_remove(VAR)
+    } else {
+        cmd.env(VAR, std::env::join_paths(users).unwrap_or_default())
+    }
+}
 
+/// A `rigel server start --port 0` process in its own `RIGEL_HOME`.
 pub struct ServerProcess {
     pub child: Child,
     pub api_url: String,
@@ -35,12 +57,11 @@ impl ServerProcess {
 
     /// `rigel server start` with these arguments (give `--port`).
     pub fn start_with(home: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(rigel_bin())
+        let mut child = without_cargo_library_path(&mut Command::new(rigel_bin()))
             .args(["server", "start"])
             .args(args)
             .env("RIGEL_HOME", home)
             .env_remove("RIGEL_DATABASE_URL")
-            .env_remove(CARGO_LIBRARY_PATH)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -138,13 +159,12 @@ impl AgentProcess {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Self {
-        let child = Command::new(rigel_bin())
+        let child = without_cargo_library_path(&mut Command::new(rigel_bin()))
             .args(["agent", "start", queue])
             .args(args)
             .env("RIGEL_API_URL", &server.api_url)
             .env("RIGEL_HOME", &server.home)
             .env("NO_COLOR", "1")
-            .env_remove(CARGO_LIBRARY_PATH)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
