@@ -327,6 +327,10 @@ async fn deliver_per_run(
             mine.len()
         );
         if matches!(client.read_flow_run(run).await, Err(e) if e.is_not_found()) {
+            // runs deleted while running are rare; an agent that lives for months forgets them
+            if gone.len() >= 10_000 {
+                gone.clear();
+            }
             gone.insert(run);
         }
     }
