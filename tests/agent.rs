@@ -79,6 +79,28 @@ async fn logs(client: &RigelClient, id: Uuid) -> Vec<String> {
         .collect()
 }
 
+/// Every log line of a run, oldest first (read page by page).
+async fn all_logs(client: &RigelClient, id: Uuid) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut after = None;
+    loop {
+        let filter = LogFilter {
+            logs: LogCriteria {
+                flow_run_id: Some(AnyFilter::new([id])),
+                after_id: after,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let page = client.filter_logs(&filter).await.unwrap();
+        let Some(last) = page.last() else {
+            return lines;
+        };
+        after = Some(last.id);
+        lines.extend(page.into_iter().map(|l| l.message));
+    }
+}
+
 /// `rigel flow-run cancel ID`, which must succeed.
 fn cancel_with_cli(server: &ServerProcess, id: Uuid) {
     let out = std::process::Command::new(support::rigel_bin())
@@ -795,4 +817,40 @@ async fn runs_share_one_log_shipper_and_a_refused_run_costs_only_its_own_lines()
     la.info("a3").await;
     la.flush(Duration::from_secs(30)).await;
     assert_eq!(logs(&client, a).await, ["a0", "a1", "a2", "a3"]);
+}
+
+/// Chatty runs side by side inside one agent share its log shipper (requests of up to 1,000
+/// records mixing runs): every line of every run arrives, in order, before the run is Completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chatty_runs_in_one_agent_lose_no_line() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(
+        &client,
+        "chatty",
+        "#!/bin/sh
+i=0
+while [ $i -lt 2500 ]; do echo \"line $i\"; i=$((i+1)); done\n",
+        None,
+    )
+    .await;
+    let _agent = AgentProcess::start(&server, "default", &["--engine", "in-agent"]);
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(run(&client, d, serde_json::json!({})).await.id);
+    }
+    let want: Vec<String> = (0..2500).map(|i| format!("line {i}")).collect();
+    for id in runs {
+        let done = finished(&client, id, 60).await;
+        assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+        // read right after the final state: the engine flushed its lines before reporting it
+        let lines: Vec<String> = all_logs(&client, id)
+            .await
+            .into_iter()
+            .filter(|l| l.starts_with("line "))
+            .collect();
+        assert_eq!(lines.len(), want.len(), "run {id}");
+        assert!(lines == want, "run {id}: lines out of order");
+    }
 }
