@@ -242,10 +242,17 @@ impl EventBus {
         self.flow_run_state(run, &run.state, true);
     }
 
-    /// Runs created at once (a backfill).
+    /// Runs created at once (a backfill, a scheduler pass).
     pub fn runs_created(&self, runs: &[FlowRun]) {
         for run in runs {
             self.flow_run_created(run);
+        }
+    }
+
+    /// Runs moved to their current state together (the server's late-runs and reaper passes).
+    pub fn runs_moved(&self, runs: &[FlowRun]) {
+        for run in runs {
+            self.flow_run_state(run, &run.state, false);
         }
     }
 

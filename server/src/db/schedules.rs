@@ -13,12 +13,12 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rigel_common::backfill::{BackfillRequest, BackfillResult};
 use rigel_common::deployment::{Deployment, FlowRunnerSettings};
 use rigel_common::flow_run::FlowRun;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::batch::{self, statement};
 use super::flow_runs::{default_run_name, FlowRunRow, COLUMNS as RUN_COLUMNS};
-use super::{push_in, to_json, to_micros, Db};
+use super::{to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::services::plan::Horizon;
 
@@ -80,7 +80,7 @@ static INSERT_RUNS: LazyLock<Vec<String>> = LazyLock::new(|| {
          state_timestamp, state_scheduled_time, expected_start_time, next_scheduled_start_time,
          created, updated) VALUES",
         "(?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 'SCHEDULED', 'Scheduled', ?, ?, ?, ?, ?, ?)",
-        "ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id, next_scheduled_start_time",
+        &format!("ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING {RUN_COLUMNS}"),
     )
 });
 
@@ -94,19 +94,20 @@ static INSERT_HISTORY: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// Inserts Scheduled runs (auto-scheduled, state Scheduled at their time, with a history row
-/// each), ignoring times that already have a run. Returns the new runs' ids and times (µs).
+/// each), ignoring times that already have a run. Returns the new runs as written, in schedule
+/// order.
 pub(crate) async fn insert_runs(
     conn: &mut SqliteConnection,
     rows: &[(&RunTemplate, DateTime<Utc>)],
     now: DateTime<Utc>,
-) -> ApiResult<Vec<(Uuid, i64)>> {
+) -> ApiResult<Vec<FlowRunRow>> {
     let now_us = to_micros(now);
-    let mut inserted: Vec<(Uuid, i64)> = Vec::with_capacity(rows.len());
+    let mut inserted: Vec<FlowRunRow> = Vec::with_capacity(rows.len());
     let mut rest = rows;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
         rest = tail;
-        let mut q = sqlx::query_as::<_, (Uuid, i64)>(statement(&INSERT_RUNS, chunk.len())?);
+        let mut q = sqlx::query_as::<_, FlowRunRow>(statement(&INSERT_RUNS, chunk.len())?);
         for (t, at) in chunk {
             let id = Uuid::now_v7();
             let name = default_run_name(&id);
@@ -130,8 +131,12 @@ pub(crate) async fn insert_runs(
         }
         inserted.extend(q.fetch_all(&mut *conn).await?);
     }
-    let history: Vec<(Uuid, Option<i64>)> =
-        inserted.iter().map(|(id, at)| (*id, Some(*at))).collect();
+    // RETURNING rows come in no promised order
+    inserted.sort_by_key(|r| (r.next_scheduled_start_time, r.id));
+    let history: Vec<(Uuid, Option<i64>)> = inserted
+        .iter()
+        .map(|r| (r.id, r.next_scheduled_start_time))
+        .collect();
     insert_history(conn, "Scheduled", &history, now_us).await?;
     Ok(inserted)
 }
@@ -160,24 +165,6 @@ async fn insert_history(
         q.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// The runs with these ids as the transaction sees them, in schedule order.
-async fn read_runs(conn: &mut SqliteConnection, ids: &[Uuid]) -> ApiResult<Vec<FlowRunRow>> {
-    let mut runs: Vec<FlowRunRow> = Vec::with_capacity(ids.len());
-    // a few hundred ids a query keeps far below SQLite's limit on bound values
-    for chunk in ids.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {RUN_COLUMNS} FROM flow_run WHERE 1"));
-        push_in(&mut qb, "id", chunk);
-        runs.extend(
-            qb.build_query_as::<FlowRunRow>()
-                .fetch_all(&mut *conn)
-                .await?,
-        );
-    }
-    runs.sort_by_key(|r| (r.next_scheduled_start_time, r.id));
-    Ok(runs)
 }
 
 // ---- the scheduler's reads and writes
@@ -301,8 +288,10 @@ pub struct Planned {
 
 #[derive(Debug, Default)]
 pub struct Written {
-    /// The runs created, as written (for their events).
-    pub runs: Vec<FlowRun>,
+    pub runs: u64,
+    /// The runs created, as written, for their events (a row that does not decode is left out
+    /// and logged).
+    pub created: Vec<FlowRun>,
     /// Deployments skipped because their schedule changed (or was paused or deleted) since they
     /// were read; the change rescheduled them itself.
     pub changed: u64,
@@ -329,10 +318,9 @@ pub async fn write_planned(db: &Db, planned: &[Planned], now: DateTime<Utc>) -> 
         }
     }
     let inserted = insert_runs(&mut tx, &rows, now).await?;
-    let ids: Vec<Uuid> = inserted.iter().map(|(id, _)| *id).collect();
-    let runs = read_runs(&mut tx, &ids).await?;
     tx.commit().await?;
-    written.runs = super::flow_runs::decoded(runs);
+    written.runs = inserted.len() as u64;
+    written.created = super::flow_runs::decoded(inserted);
     Ok(written)
 }
 
@@ -456,12 +444,10 @@ pub async fn backfill(
     };
     let template = RunTemplate::of(&d);
     let rows: Vec<_> = times.iter().map(|t| (&template, *t)).collect();
-    let inserted = insert_runs(&mut tx, &rows, now).await?;
-    let ids: Vec<Uuid> = inserted.iter().map(|(id, _)| *id).collect();
-    let runs = read_runs(&mut tx, &ids).await?;
+    let runs = insert_runs(&mut tx, &rows, now).await?;
     tx.commit().await?;
     Ok(BackfillResult {
-        existing: u32::try_from(times.len() - ids.len()).unwrap_or(u32::MAX),
+        existing: u32::try_from(times.len() - runs.len()).unwrap_or(u32::MAX),
         runs: runs
             .into_iter()
             .map(FlowRunRow::into_api)
@@ -476,12 +462,12 @@ pub async fn backfill(
 /// Late (type stays SCHEDULED, so queues still offer them), with a history row each. One
 /// conditional UPDATE under the write lock: a run an agent claimed in the meantime is no longer
 /// SCHEDULED and is not touched. Returns the renamed runs.
-pub async fn mark_late(
+pub(crate) async fn mark_late(
     db: &Db,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
-) -> ApiResult<Vec<FlowRun>> {
+) -> ApiResult<Vec<FlowRunRow>> {
     let mut tx = db.begin_write().await?;
     let now_us = to_micros(now);
     let cutoff_us = to_micros(cutoff);
@@ -510,7 +496,7 @@ pub async fn mark_late(
         .collect();
     insert_history(&mut tx, LATE, &history, now_us).await?;
     tx.commit().await?;
-    Ok(super::flow_runs::decoded(renamed))
+    Ok(renamed)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::ServiceError;
-use crate::db::schedules;
+use crate::db::{flow_runs, schedules};
 use crate::AppState;
 
 /// One pass at the state's current time; returns how many runs became Late.
@@ -22,7 +22,7 @@ pub async fn mark_late_once(state: &AppState) -> Result<u64, ServiceError> {
         let renamed = schedules::mark_late(&state.db, cutoff, now, batch).await?;
         let n = renamed.len();
         total += n as u64;
-        super::announce(state, &renamed, false);
+        state.events.runs_moved(&flow_runs::decoded(renamed));
         if n < batch || state.shutdown.is_cancelled() {
             return Ok(total);
         }

@@ -18,7 +18,6 @@ use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
 use crate::AppState;
-use rigel_common::flow_run::FlowRun;
 
 /// How the scheduler keeps runs materialised. A deployment with an active schedule has at least
 /// `min_runs` future runs **and** runs up to `min_horizon` ahead, but never more than `max_runs`
@@ -84,18 +83,6 @@ impl From<ApiError> for ServiceError {
             // the detail of an internal error is what the log needs
             ApiError::Internal(detail) => ServiceError(detail),
             other => ServiceError(other.to_string()),
-        }
-    }
-}
-
-/// Announces the runs a pass wrote, as requests do theirs: a `flow_run.state` event each
-/// (`new_runs`: the pass created them), so live views see them at once.
-fn announce(state: &AppState, runs: &[FlowRun], new_runs: bool) {
-    if new_runs {
-        state.events.runs_created(runs);
-    } else {
-        for run in runs {
-            state.events.flow_run_state(run, &run.state, false);
         }
     }
 }

@@ -100,8 +100,9 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
         let ids: Vec<Uuid> = zombies.iter().chain(orphans.iter()).map(|r| r.id).collect();
         tracing::warn!(?stats, ?ids, "reaped runs");
         state.notifier.runs_changed();
-        let runs = crate::db::flow_runs::decoded(changed);
-        super::announce(state, &runs, false);
+        state
+            .events
+            .runs_moved(&crate::db::flow_runs::decoded(changed));
     }
     Ok(stats)
 }

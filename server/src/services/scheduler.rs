@@ -143,11 +143,11 @@ async fn write(
     let written = schedules::write_planned(&state.db, batch, now).await?;
     stats.deployments_scheduled += batch.len() as u64 - written.changed;
     stats.deployments_changed += written.changed;
-    stats.runs_created += written.runs.len() as u64;
+    stats.runs_created += written.runs;
     batch.clear();
-    if !written.runs.is_empty() {
+    if written.runs > 0 {
         state.notifier.runs_changed();
-        super::announce(state, &written.runs, true);
+        state.events.runs_created(&written.created);
     }
     Ok(())
 }
