@@ -161,7 +161,7 @@ pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Opt
 
 /// Written runs, for their events: a row that does not decode is logged and left out (the
 /// write stands; only its announcement is lost).
-pub(crate) fn decoded(rows: Vec<FlowRunRow>) -> Vec<FlowRun> {
+pub(crate) fn decoded(rows: impl IntoIterator<Item = FlowRunRow>) -> Vec<FlowRun> {
     rows.into_iter()
         .filter_map(|row| {
             let id = row.id;

@@ -42,7 +42,8 @@ pub(crate) fn transition(
             .name
             .clone()
             .unwrap_or_else(|| to.kind.default_name().to_string()),
-        timestamp: now,
+        // as stored (microseconds), so an answer equals what the history and a replay say
+        timestamp: from_micros(now_us),
         message: to.message.clone(),
         scheduled_time: to.scheduled_time,
     };
@@ -298,14 +299,7 @@ pub async fn set_flow_run_state(
         .await?;
     // decoded outside the writer, which other writes are waiting for; a failure costs the event
     // only, never the answer
-    let updated = updated.and_then(|row| match row.into_api() {
-        Ok(run) => Some(run),
-        Err(e) => {
-            tracing::warn!(flow_run = %id, error = %e, "cannot decode the run for its state event");
-            None
-        }
-    });
-    Ok((result, updated))
+    Ok((result, flow_runs::decoded(updated).pop()))
 }
 
 async fn set_flow_run_state_in(
@@ -329,14 +323,9 @@ async fn set_flow_run_state_in(
     let to = match accepted(decision, &snapshot.state) {
         ControlFlow::Continue(to) => to,
         ControlFlow::Break(refused) => {
-            let answer = replayed(
-                tx,
-                RunKind::Flow,
-                id,
-                proposal.transition_id,
-                row.claim_token,
-            );
-            return Ok((answer.await?.unwrap_or(refused), None));
+            let tid = proposal.transition_id;
+            let answer = replayed(tx, RunKind::Flow, id, tid, row.claim_token, Ok(refused));
+            return Ok((answer.await?, None));
         }
     };
     let holder = match to.kind {
@@ -351,14 +340,9 @@ async fn set_flow_run_state_in(
     let updated = match apply(tx, &row, &to, holder, proposal.transition_id, now).await {
         Ok(updated) => updated,
         Err(e @ ApiError::Conflict(_)) => {
-            let answer = replayed(
-                tx,
-                RunKind::Flow,
-                id,
-                proposal.transition_id,
-                row.claim_token,
-            );
-            return Ok((answer.await?.ok_or(e)?, None));
+            let tid = proposal.transition_id;
+            let answer = replayed(tx, RunKind::Flow, id, tid, row.claim_token, Err(e));
+            return Ok((answer.await?, None));
         }
         Err(e) => return Err(e),
     };
@@ -378,16 +362,17 @@ async fn set_flow_run_state_in(
 }
 
 /// The answer to a proposal whose `transition_id` was accepted before: the state it set then
-/// (with `claim_token` when that state was a claim), if it was.
+/// (with `claim_token` when that state was a claim) — or, when it was not, `otherwise`.
 pub(crate) async fn replayed(
     tx: &mut SqliteConnection,
     kind: RunKind,
     run_id: Uuid,
     transition_id: Option<Uuid>,
     claim_token: Option<Uuid>,
-) -> ApiResult<Option<SetStateResult>> {
+    otherwise: ApiResult<SetStateResult>,
+) -> ApiResult<SetStateResult> {
     let Some(tid) = transition_id else {
-        return Ok(None);
+        return otherwise;
     };
     let (table, run_column) = match kind {
         RunKind::Flow => ("flow_run_state", "flow_run_id"),
@@ -401,9 +386,9 @@ pub(crate) async fn replayed(
     .bind(tid)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(seen) = seen else { return Ok(None) };
+    let Some(seen) = seen else { return otherwise };
     let state = seen.into_state()?;
-    Ok(Some(SetStateResult {
+    Ok(SetStateResult {
         status: SetStateStatus::Accept,
         details: SetStateDetails {
             reason: Some("this transition was already accepted".into()),
@@ -411,7 +396,7 @@ pub(crate) async fn replayed(
             claim_token: claim_token.filter(|_| state.kind == StateType::Pending),
         },
         state,
-    }))
+    })
 }
 
 /// Goes on with the state the rules accepted, or — when they refused — stops with the answer

@@ -210,8 +210,7 @@ async fn set_state_in(
     let to = match accepted(decide(&snapshot, proposal, now, RunKind::Task), &current) {
         ControlFlow::Continue(to) => to,
         ControlFlow::Break(refused) => {
-            let answer = replayed(tx, RunKind::Task, id, tid, None).await?;
-            return Ok(answer.unwrap_or(refused));
+            return replayed(tx, RunKind::Task, id, tid, None, Ok(refused)).await
         }
     };
     let mut times = Times {
@@ -222,14 +221,12 @@ async fn set_state_in(
         expected_start_time: None,
         next_scheduled_start_time: None,
     };
-    let mut state = transition(&current, &to, &mut times, now);
-    // as stored (microseconds), so the answer equals what the history and a replay say
-    state.timestamp = from_micros(to_micros(state.timestamp));
+    let state = transition(&current, &to, &mut times, now);
     // the history row first: a replay stops here, before the run is touched
     match insert_history(tx, id, &state, tid).await {
         Ok(()) => {}
         Err(e @ ApiError::Conflict(_)) => {
-            return replayed(tx, RunKind::Task, id, tid, None).await?.ok_or(e)
+            return replayed(tx, RunKind::Task, id, tid, None, Err(e)).await
         }
         Err(e) => return Err(e),
     }
