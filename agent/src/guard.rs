@@ -86,7 +86,11 @@ pub fn serve(input: impl BufRead, grace: Duration) -> usize {
     let mut groups: HashSet<i32> = HashSet::new();
     for line in input.lines() {
         let Ok(line) = line else { break };
-        let (sign, pid) = line.split_at(line.len().min(1));
+        let (add, pid) = match (line.strip_prefix('+'), line.strip_prefix('-')) {
+            (Some(pid), _) => (true, pid),
+            (_, Some(pid)) => (false, pid),
+            _ => continue,
+        };
         let Ok(pid) = pid.trim().parse::<i32>() else {
             continue;
         };
@@ -94,14 +98,10 @@ pub fn serve(input: impl BufRead, grace: Duration) -> usize {
         if pid <= 1 {
             continue;
         }
-        match sign {
-            "+" => {
-                groups.insert(pid);
-            }
-            "-" => {
-                groups.remove(&pid);
-            }
-            _ => {}
+        if add {
+            groups.insert(pid);
+        } else {
+            groups.remove(&pid);
         }
     }
     stop_all(&groups, grace)

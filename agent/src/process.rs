@@ -55,8 +55,7 @@ impl FlowProcess {
     /// environment it builds; an empty one means `python3`), else this process's.
     pub fn python(&self) -> OsString {
         match self.env.iter().rev().find(|(k, _)| k == "RIGEL_PYTHON") {
-            Some((_, v)) if v.is_empty() => OsString::from("python3"),
-            Some((_, v)) => v.clone(),
+            Some((_, v)) => rigel_common::flowfile::python_interpreter_from(Some(v.clone())),
             None => crate::python::python_interpreter(),
         }
     }

@@ -106,7 +106,8 @@ pub async fn fetch(
         }
     };
     let target = private_dir()?.join(sanitize(&name));
-    // small files, and the engine runs one flow: plain blocking I/O costs less than a thread
+    // Flow files are small: plain blocking I/O (tens of µs) costs less than a hand-off to a
+    // blocking thread, also for engines inside an agent, whose other runs wait that long.
     std::fs::write(&target, &bytes)
         .with_context(|| format!("cannot write {}", target.display()))?;
     Ok(FlowCode {

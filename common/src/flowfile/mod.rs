@@ -67,7 +67,7 @@ pub use params::{
     check_parameter_values, check_parameters, parameter_schema, validate_param_name, ParamDef,
     ParamType,
 };
-pub use python::python_interpreter;
+pub use python::{python_interpreter, python_interpreter_from};
 
 pub(crate) use located::{json_error, key, yaml_error, LineIndex, Scope, Seg};
 

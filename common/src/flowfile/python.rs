@@ -25,7 +25,12 @@ const READER: &str = include_str!("read_flows.py");
 /// The Python interpreter Rigel uses when nothing more specific is configured: `RIGEL_PYTHON`,
 /// else `python3` (looked up on `PATH`).
 pub fn python_interpreter() -> OsString {
-    std::env::var_os("RIGEL_PYTHON")
+    python_interpreter_from(std::env::var_os("RIGEL_PYTHON"))
+}
+
+/// The interpreter a `RIGEL_PYTHON` setting names: an unset or empty one means `python3`.
+pub fn python_interpreter_from(setting: Option<OsString>) -> OsString {
+    setting
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| OsString::from("python3"))
 }
