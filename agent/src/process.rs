@@ -3,7 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::guard::Guard;
 use crate::logs::RunLogger;
 
 /// What the flow runner adds to the flow's processes: environment variables and the folder
@@ -25,7 +26,7 @@ pub struct FlowProcess {
     pub working_dir: Option<PathBuf>,
     /// Told about every flow process group while it runs (engines inside the agent: see
     /// `guard`).
-    pub guard: Option<crate::guard::Guard>,
+    pub guard: Option<Guard>,
 }
 
 impl FlowProcess {
@@ -92,27 +93,26 @@ pub enum Ended {
     Cancelled,
 }
 
-/// What one line of a child's output becomes.
+/// A line of a child's output as a log record.
 #[derive(Debug, PartialEq)]
-pub enum Output {
-    Log {
-        level: u8,
-        task_run_id: Option<Uuid>,
-        message: String,
-    },
-    /// The flow's own account of why it failed: kept for the run's message, not logged.
-    Failure(String),
+pub struct LogLine {
+    pub level: u8,
+    pub task_run_id: Option<Uuid>,
+    pub message: String,
 }
 
-/// Reads one raw line (line end included) of stdout (`true`) or stderr (`false`).
-pub type LineReader = Arc<dyn Fn(bool, &[u8]) -> Output + Send + Sync>;
+/// Reads one raw line (line end included) of stdout (`true`) or stderr (`false`): the record
+/// it becomes, or None when it is not to be logged.
+pub type LineReader = Arc<dyn Fn(bool, &[u8]) -> Option<LogLine> + Send + Sync>;
 
 /// Plain output: stdout lines are INFO records, stderr lines WARNING, of `task_run_id`.
 pub fn plain_lines(task_run_id: Option<Uuid>) -> LineReader {
-    Arc::new(move |stdout, raw| Output::Log {
-        level: if stdout { level::INFO } else { level::WARNING },
-        task_run_id,
-        message: String::from_utf8_lossy(strip_line_end(raw)).into_owned(),
+    Arc::new(move |stdout, raw| {
+        Some(LogLine {
+            level: if stdout { level::INFO } else { level::WARNING },
+            task_run_id,
+            message: String::from_utf8_lossy(strip_line_end(raw)).into_owned(),
+        })
     })
 }
 
@@ -122,17 +122,17 @@ pub fn strip_line_end(raw: &[u8]) -> &[u8] {
     raw.strip_suffix(b"\r").unwrap_or(raw)
 }
 
-/// Runs `cmd` in its own process group, sending every line of its output through `lines` to
-/// `logger`; stops it on timeout or cancellation. Returns how it ended and the last failure
-/// account it printed, if any.
+/// Runs `cmd` (made by a [`FlowProcess`], whose `guard` is given) in its own process group,
+/// sending every line of its output through `lines` to `logger`; stops it on timeout or
+/// cancellation.
 pub async fn run_streamed(
     mut cmd: Command,
-    process: &FlowProcess,
+    guard: Option<&Guard>,
     logger: &RunLogger,
     lines: LineReader,
     timeout: Option<Duration>,
     cancel: &CancellationToken,
-) -> std::io::Result<(Ended, Option<String>)> {
+) -> std::io::Result<Ended> {
     cmd.process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -141,11 +141,10 @@ pub async fn run_streamed(
     let mut child = cmd.spawn()?;
     // the guard forgets the group when this goes, at the end: after the process was waited
     // for, or (on an error) just before `child` is dropped, which kills it
-    let _watched = match (&process.guard, child.id()) {
+    let _watched = match (guard, child.id()) {
         (Some(guard), Some(pid)) => Some(guard.watch(pid)),
         _ => None,
     };
-    let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let mut readers = Vec::new();
     let streams = [
         (child.stdout.take().map(boxed), true),
@@ -158,7 +157,6 @@ pub async fn run_streamed(
                 stdout,
                 lines.clone(),
                 logger.clone(),
-                failure.clone(),
             )));
         }
     }
@@ -182,8 +180,7 @@ pub async fn run_streamed(
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
     }
-    let failure = failure.lock().ok().and_then(|mut f| f.take());
-    Ok((ended, failure))
+    Ok(ended)
 }
 
 fn boxed(stream: impl AsyncRead + Unpin + Send + 'static) -> Box<dyn AsyncRead + Unpin + Send> {
@@ -197,7 +194,6 @@ async fn read_lines(
     stdout: bool,
     lines: LineReader,
     logger: RunLogger,
-    failure: Arc<Mutex<Option<String>>>,
 ) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
@@ -207,17 +203,10 @@ async fn read_lines(
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        match lines(stdout, &buf) {
-            Output::Log {
-                level,
-                task_run_id,
-                message,
-            } => logger.log(level, task_run_id, &message).await,
-            Output::Failure(message) => {
-                if let Ok(mut f) = failure.lock() {
-                    *f = Some(message);
-                }
-            }
+        if let Some(line) = lines(stdout, &buf) {
+            logger
+                .log(line.level, line.task_run_id, &line.message)
+                .await;
         }
     }
 }

@@ -339,9 +339,15 @@ async fn execute_logged(
     } else if flow.tasks.is_empty() {
         let mut cmd = script::command_for(&opts.flow, &path, &bytes);
         cmd.envs(&env);
-        match run_streamed(cmd, &opts.flow, logger, plain_lines(None), None, &cancel)
-            .await
-            .map(|(ended, _)| ended)
+        match run_streamed(
+            cmd,
+            opts.flow.guard.as_ref(),
+            logger,
+            plain_lines(None),
+            None,
+            &cancel,
+        )
+        .await
         {
             Ok(Ended::Exited(s)) if s.success() => Outcome::Completed,
             Ok(Ended::Exited(s)) => {

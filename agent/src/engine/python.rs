@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rigel_common::log::{level, MAX_LOG_LEVEL};
 use serde_json::Value;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::Outcome;
 use crate::logs::RunLogger;
 use crate::process::{
-    describe, run_streamed, strip_line_end, Ended, FlowProcess, LineReader, Output,
+    describe, run_streamed, strip_line_end, Ended, FlowProcess, LineReader, LogLine,
 };
 use crate::python::{install, start_error, BOOTSTRAP};
 
@@ -92,40 +92,48 @@ pub async fn run_flow(
         .arg(flow_name)
         .envs(env)
         .env("RIGEL_STRUCTURED_OUTPUT", "1");
-    let lines: LineReader = Arc::new(|stdout, raw| match decode(raw) {
-        Line::Plain(text) => Output::Log {
-            level: if stdout { level::INFO } else { level::WARNING },
-            task_run_id: None,
-            message: text,
-        },
-        Line::Log {
+    // the flow's own account of why it failed: kept for the run's message, not logged
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let account = Arc::clone(&failure);
+    let lines: LineReader = Arc::new(move |stdout, raw| {
+        let (level, task_run_id, message) = match decode(raw) {
+            Line::Plain(text) => {
+                let level = if stdout { level::INFO } else { level::WARNING };
+                (level, None, text)
+            }
+            Line::Log {
+                level,
+                task_run_id,
+                message,
+            } if stdout => (level, task_run_id, message),
+            Line::Failure(message) if stdout => {
+                if let Ok(mut f) = account.lock() {
+                    *f = Some(message);
+                }
+                return None;
+            }
+            // stderr: the text of whatever it was, as a warning
+            Line::Log { message, .. } | Line::Failure(message) => (level::WARNING, None, message),
+        };
+        Some(LogLine {
             level,
             task_run_id,
             message,
-        } if stdout => Output::Log {
-            level,
-            task_run_id,
-            message,
-        },
-        Line::Failure(message) if stdout => Output::Failure(message),
-        // stderr: the text of whatever it was, as a warning
-        Line::Log { message, .. } | Line::Failure(message) => Output::Log {
-            level: level::WARNING,
-            task_run_id: None,
-            message,
-        },
+        })
     });
-    match run_streamed(cmd, process, logger, lines, None, cancel).await {
+    let ended = run_streamed(cmd, process.guard.as_ref(), logger, lines, None, cancel).await;
+    let summary = failure.lock().ok().and_then(|mut f| f.take());
+    match ended {
         Err(e) => Outcome::Failed(start_error(&python, &e)),
-        Ok((Ended::Cancelled, _)) => Outcome::Cancelled(String::new()),
-        Ok((Ended::Exited(s), _)) if s.success() => Outcome::Completed,
-        Ok((Ended::Exited(s), summary)) => {
+        Ok(Ended::Cancelled) => Outcome::Cancelled(String::new()),
+        Ok(Ended::Exited(s)) if s.success() => Outcome::Completed,
+        Ok(Ended::Exited(s)) => {
             Outcome::Failed(summary.unwrap_or_else(|| {
                 format!("the flow's Python process ended with {}", describe(&s))
             }))
         }
         // no timeout is given
-        Ok((Ended::TimedOut, _)) => Outcome::Failed("the flow timed out".into()),
+        Ok(Ended::TimedOut) => Outcome::Failed("the flow timed out".into()),
     }
 }
 

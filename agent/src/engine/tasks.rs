@@ -169,14 +169,14 @@ async fn run_task(
         }
         let ended = run_streamed(
             cmd,
-            process,
+            process.guard.as_ref(),
             logger,
             plain_lines(Some(task_run)),
             timeout,
             cancel,
         )
         .await;
-        let why = match ended.map(|(ended, _)| ended) {
+        let why = match ended {
             Ok(Ended::Exited(s)) if s.success() => {
                 set_task_state(client, task_run, StateCreate::new(StateType::Completed)).await;
                 return TaskEnd::Done;
