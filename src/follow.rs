@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use rigel_common::client::{EventStream, RigelClient};
 use rigel_common::event::{EventFilter, EventKind};
-use rigel_common::filter::AnyFilter;
 use rigel_common::flow_run::FlowRun;
-use rigel_common::log::{Log, LogCriteria, LogFilter};
+use rigel_common::log::Log;
 use rigel_common::state::{State, StateType};
 use uuid::Uuid;
 
@@ -106,15 +105,7 @@ pub async fn read_logs(
     mut each: impl FnMut(Vec<Log>) -> CliResult,
 ) -> CliResult {
     loop {
-        let filter = LogFilter {
-            logs: LogCriteria {
-                flow_run_id: Some(AnyFilter::new([run])),
-                after_id: *after,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let page = client.filter_logs(&filter).await?;
+        let page = client.log_page(run, *after).await?;
         let Some(last) = page.last() else {
             return Ok(());
         };

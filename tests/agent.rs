@@ -10,7 +10,6 @@ use rigel_common::client::RigelClient;
 use rigel_common::deployment::DeploymentCreate;
 use rigel_common::filter::AnyFilter;
 use rigel_common::flow_run::{DeploymentRunCreate, FlowRun};
-use rigel_common::log::{LogCriteria, LogFilter};
 use rigel_common::state::StateType;
 use rigel_common::task_run::TaskRunFilter;
 use support::{eventually, AgentProcess, ServerProcess};
@@ -63,15 +62,8 @@ async fn in_state(client: &RigelClient, id: Uuid, kind: StateType, secs: u64) ->
 }
 
 async fn logs(client: &RigelClient, id: Uuid) -> Vec<String> {
-    let filter = LogFilter {
-        logs: LogCriteria {
-            flow_run_id: Some(AnyFilter::new([id])),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     client
-        .filter_logs(&filter)
+        .log_page(id, None)
         .await
         .unwrap()
         .into_iter()
@@ -84,15 +76,7 @@ async fn all_logs(client: &RigelClient, id: Uuid) -> Vec<String> {
     let mut lines = Vec::new();
     let mut after = None;
     loop {
-        let filter = LogFilter {
-            logs: LogCriteria {
-                flow_run_id: Some(AnyFilter::new([id])),
-                after_id: after,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let page = client.filter_logs(&filter).await.unwrap();
+        let page = client.log_page(id, after).await.unwrap();
         let Some(last) = page.last() else {
             return lines;
         };

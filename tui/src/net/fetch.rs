@@ -10,7 +10,7 @@ use rigel_common::filter::{AnyFilter, MAX_LIMIT};
 use rigel_common::flow_run::{
     FlowRunCount, FlowRunCriteria, FlowRunFilter, FlowRunSort, StateCriteria,
 };
-use rigel_common::log::{Log, LogCriteria, LogFilter};
+use rigel_common::log::Log;
 use rigel_common::state::StateType;
 use rigel_common::task_run::TaskRunFilter;
 use rigel_common::work_queue::WorkQueueFilter;
@@ -221,16 +221,7 @@ pub async fn logs_after(
     let mut out: Vec<Log> = Vec::new();
     let mut cursor = after;
     loop {
-        let filter = LogFilter {
-            logs: LogCriteria {
-                flow_run_id: Some(AnyFilter::new([run_id])),
-                after_id: cursor,
-                ..Default::default()
-            },
-            limit: MAX_LIMIT,
-            offset: 0,
-        };
-        let page = client.filter_logs(&filter).await?;
+        let page = client.log_page(run_id, cursor).await?;
         let full = page.len() == MAX_LIMIT as usize;
         cursor = page.last().map(|l| l.id).or(cursor);
         out.extend(page);
