@@ -1,0 +1,97 @@
+//! What must survive: a server restart mid-run, two agents racing for 300 runs (each runs
+//! exactly once), an agent and its engine killed (the reaper ends the run).
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_survives_a_server_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let mut server = ServerProcess::start_with(home.path(), &["--port", &port]);
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(
+        &client,
+        "steady",
+        "#!/bin/sh\necho before\nsleep 3\necho after\n",
+        None,
+    )
+    .await;
+    let _agent = AgentProcess::start(&server, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    assert!(server.terminate());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let _server = ServerProcess::start_with(home.path(), &["--port", &port]);
+    let done = finished(&client, r.id, 40).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = logs(&client, r.id).await;
+    assert!(
+        lines.contains(&"before".to_string()) && lines.contains(&"after".to_string()),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_execute_three_hundred_runs_exactly_once() {
+    const RUNS: usize = 300;
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let client = RigelClient::new(&server.api_url);
+    let out_dir = tempfile::tempdir().unwrap();
+    let ledger = out_dir.path().join("ledger.txt");
+    let script = format!(
+        "#!/bin/sh\necho \"$RIGEL_FLOW_RUN_ID\" >> '{}'\n",
+        ledger.display()
+    );
+    let d = deploy(&client, "append", &script, None).await;
+    let mut ids = Vec::new();
+    for _ in 0..RUNS {
+        ids.push(run(&client, d, serde_json::json!({})).await.id);
+    }
+    let _a = AgentProcess::start(&server, "default", &["--limit", "8", "--name", "a"]);
+    let _b = AgentProcess::start(&server, "default", &["--limit", "8", "--name", "b"]);
+    for id in &ids {
+        let done = finished(&client, *id, 180).await;
+        assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    }
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let unique: HashSet<&str> = lines.iter().copied().collect();
+    assert_eq!(lines.len(), RUNS, "each run's side effect happened once");
+    assert_eq!(unique.len(), RUNS);
+    let agents: HashSet<Option<Uuid>> = {
+        let mut s = HashSet::new();
+        for id in &ids {
+            s.insert(client.read_flow_run(*id).await.unwrap().agent_id);
+        }
+        s
+    };
+    assert_eq!(agents.len(), 2, "both agents took runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_crashes_a_run_whose_agent_and_engine_were_killed() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(
+        home.path(),
+        &["--port", "0", "--run-heartbeat-timeout", "2"],
+    );
+    let client = RigelClient::new(&server.api_url);
+    let d = deploy(&client, "doomed", "#!/bin/sh\nsleep 60\n", None).await;
+    let mut agent = AgentProcess::start(&server, "default", &[]);
+    let r = run(&client, d, serde_json::json!({})).await;
+    in_state(&client, r.id, StateType::Running, 30).await;
+    // the machine "dies": agent and engine killed without a chance to report
+    agent.child.kill().unwrap();
+    let _ = agent.child.wait();
+    let pattern = format!("engine run {}", r.id);
+    std::process::Command::new("pkill")
+        .args(["-9", "-f", &pattern])
+        .status()
+        .unwrap();
+    let done = finished(&client, r.id, 30).await;
+    assert_crashed_by_the_reaper(&done);
+}
