@@ -8,9 +8,7 @@ use super::*;
 /// and a damaged copy there is fetched again rather than run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_execute_runs_in_the_foreground_and_caches_the_code() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (home, server, client) = start_server(&[]);
     let rigel = |args: &[&str]| {
         std::process::Command::new(support::rigel_bin())
             .args(args)
@@ -100,9 +98,7 @@ async fn deployment_execute_runs_in_the_foreground_and_caches_the_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_uses_its_claim_from_stdin_and_falls_back_when_it_is_unusable() {
     use std::io::Write;
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (home, server, client) = start_server(&[]);
     let d = deploy(&client, "plain", "echo from the server", None).await;
     let queue = client
         .create_work_queue(&rigel_common::work_queue::WorkQueueCreate {

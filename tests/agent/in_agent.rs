@@ -7,22 +7,15 @@ use super::*;
 /// cancelling works, and a shutdown cancels what is still running after the grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_inside_the_agent() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(work.path().join("sub")).unwrap();
     let flow = "flows:\n  - name: greet\n    parameters:\n      name: {type: string, default: you}\n    tasks:\n      - name: here\n        run: pwd\n      - name: there\n        run: pwd; echo \"$GREETING $RIGEL_PARAM_NAME\"\n        working_dir: sub\n";
-    let body = serde_json::json!({
-        "name": "greet", "flow_name": "greet",
-        "flow_data": {"encoding": "text", "blob": flow},
-        "flow_runner": {"type": "subprocess", "config": {
-            "env": {"GREETING": "Howdy"},
-            "working_dir": work.path().to_str().unwrap(),
-        }},
-    });
-    let spec: DeploymentCreate = serde_json::from_value(body).unwrap();
-    let d = client.create_deployment(&spec).await.unwrap().0.id;
+    let runner = serde_json::json!({"type": "subprocess", "config": {
+        "env": {"GREETING": "Howdy"},
+        "working_dir": work.path().to_str().unwrap(),
+    }});
+    let d = deploy(&client, "greet", flow, Some(runner)).await;
     let long = deploy(&client, "long", "#!/bin/sh\necho started\nsleep 60\n", None).await;
     let lost = deploy(
         &client,
@@ -102,12 +95,7 @@ async fn engines_inside_the_agent() {
 /// whole process group (nobody would report for it), and the reaper marks the run Crashed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_in_agent_agent_that_dies_takes_its_flows_along() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start_with(
-        home.path(),
-        &["--port", "0", "--run-heartbeat-timeout", "2"],
-    );
-    let client = RigelClient::new(&server.api_url);
+    let (home, server, client) = start_server(&["--run-heartbeat-timeout", "2"]);
     let pid_file = home.path().join("flow.pid");
     // the script's `sleep` is a process of the flow's group too
     let script = format!("#!/bin/sh\necho $$ > '{}'\nsleep 60\n", pid_file.display());
@@ -119,6 +107,7 @@ async fn an_in_agent_agent_that_dies_takes_its_flows_along() {
         std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
     })
     .await;
+    let _cleanup = KillGroup(pgid);
     let group_alive = || {
         std::process::Command::new("kill")
             .args(["-0", "--", &format!("-{pgid}")])
@@ -130,27 +119,31 @@ async fn an_in_agent_agent_that_dies_takes_its_flows_along() {
     assert!(group_alive());
     agent.child.kill().unwrap();
     let _ = agent.child.wait();
-    let stopped = eventually(15, "the flow's group to be stopped", || async {
+    eventually(15, "the flow's group to be stopped", || async {
         (!group_alive()).then_some(())
     })
     .await;
-    // (if it was not, clean up before failing)
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stderr(std::process::Stdio::null())
-        .status();
-    let () = stopped;
     let done = finished(&client, r.id, 30).await;
     assert_crashed_by_the_reaper(&done);
+}
+
+/// Kills a flow's process group when the test ends, however it ends.
+struct KillGroup(u32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// Chatty runs side by side inside one agent share its log shipper (requests of up to 1,000
 /// records mixing runs): every line of every run arrives, in order, before the run is Completed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chatty_runs_in_one_agent_lose_no_line() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let d = deploy(
         &client,
         "chatty",

@@ -5,9 +5,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_share_one_log_shipper_and_a_refused_run_costs_only_its_own_lines() {
     use rigel_agent::logs::LogShipper;
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, _server, client) = start_server(&[]);
     let d = deploy(&client, "quiet", "#!/bin/sh\ntrue\n", None).await;
     let (a, b, gone, silent) = (
         run(&client, d, serde_json::json!({})).await.id,

@@ -23,6 +23,15 @@ use rigel_common::task_run::TaskRunFilter;
 use support::{eventually, AgentProcess, ServerProcess};
 use uuid::Uuid;
 
+/// A server on a free port in a fresh `RIGEL_HOME`, with `extra` arguments, and a client for it.
+fn start_server(extra: &[&str]) -> (tempfile::TempDir, ServerProcess, RigelClient) {
+    let home = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = ["--port", "0"].iter().chain(extra).copied().collect();
+    let server = ServerProcess::start_with(home.path(), &args);
+    let client = RigelClient::new(&server.api_url);
+    (home, server, client)
+}
+
 async fn deploy(
     client: &RigelClient,
     name: &str,

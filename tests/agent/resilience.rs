@@ -37,9 +37,7 @@ async fn a_run_survives_a_server_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_execute_three_hundred_runs_exactly_once() {
     const RUNS: usize = 300;
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let out_dir = tempfile::tempdir().unwrap();
     let ledger = out_dir.path().join("ledger.txt");
     let script = format!(
@@ -74,12 +72,7 @@ async fn two_agents_execute_three_hundred_runs_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_crashes_a_run_whose_agent_and_engine_were_killed() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start_with(
-        home.path(),
-        &["--port", "0", "--run-heartbeat-timeout", "2"],
-    );
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&["--run-heartbeat-timeout", "2"]);
     let d = deploy(&client, "doomed", "#!/bin/sh\nsleep 60\n", None).await;
     let mut agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;

@@ -5,9 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_hello_world_runs_through_an_agent() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let out = std::process::Command::new(support::rigel_bin())
         .args(["deployment", "create", &example("three-deployments.yaml")])
         .env("RIGEL_API_URL", &server.api_url)
@@ -49,9 +47,7 @@ async fn the_seed_hello_world_runs_through_an_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_tasks_retry_then_fail_the_run_and_timeouts_stop_tasks() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let flaky = "flows:\n  - name: flaky\n    tasks:\n      - name: first\n        run: echo first\n      - name: boom\n        needs: [first]\n        run: echo trying; exit 3\n        retries: 2\n        retry_delay_seconds: 0.2\n      - name: never\n        needs: [boom]\n        run: echo never\n";
     let d = deploy(&client, "flaky", flaky, None).await;
     let slow = "flows:\n  - name: slow\n    tasks:\n      - name: sleepy\n        run: sleep 30\n        timeout_seconds: 1\n";
@@ -102,9 +98,7 @@ async fn failing_tasks_retry_then_fail_the_run_and_timeouts_stop_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_a_long_run_and_crash_when_the_engine_dies() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let d = deploy(&client, "long", "#!/bin/sh\necho started\nsleep 60\n", None).await;
     let _agent = AgentProcess::start(&server, "default", &[]);
     let r = run(&client, d, serde_json::json!({})).await;
@@ -129,9 +123,7 @@ async fn cancel_a_long_run_and_crash_when_the_engine_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unavailable_flow_runners_fail_at_submission() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let d = deploy(
         &client,
         "boxed",
@@ -152,9 +144,7 @@ async fn unavailable_flow_runners_fail_at_submission() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_deployment_runs_on_its_own() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let spec: DeploymentCreate = serde_json::from_value(serde_json::json!({
         "name": "ticker", "flow_name": "ticker",
         "flow_data": {"encoding": "text", "blob": "echo tick"},
@@ -186,9 +176,7 @@ async fn a_scheduled_deployment_runs_on_its_own() {
 /// of the flow's output (a reader that stopped would kill the script with SIGPIPE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_that_is_not_utf8_is_logged_and_the_flow_goes_on() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let client = RigelClient::new(&server.api_url);
+    let (_home, server, client) = start_server(&[]);
     let script = "#!/bin/sh\nprintf 'caf\\351\\n'\nsleep 0.3\necho after\n";
     let d = deploy(&client, "latin1", script, None).await;
     let _agent = AgentProcess::start(&server, "default", &[]);
