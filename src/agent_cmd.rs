@@ -8,7 +8,6 @@ use rigel_agent::engine::{self, EngineOptions, Outcome};
 use rigel_agent::runner::EngineLaunch;
 use rigel_common::agent::AgentFilter;
 use rigel_common::client::RigelClient;
-use rigel_common::work_queue::ClaimedRun;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -223,7 +222,7 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         code_cache: crate::config::code_cache(),
         ..Default::default()
     };
-    let outcome = match claim_from_stdin(id) {
+    let outcome = match rigel_agent::runner::claim_from_stdin(id) {
         Some(claim) => {
             engine::execute_run(
                 client,
@@ -238,35 +237,6 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         None => engine::execute(client, id, token, &opts, signal_token()).await?,
     };
     outcome_result(&outcome)
-}
-
-/// The claim an agent wrote to this engine's standard input (see `runner::CLAIM_ON_STDIN`), if
-/// it did and it is this run's; otherwise the engine reads the run from the server.
-fn claim_from_stdin(id: Uuid) -> Option<ClaimedRun> {
-    use std::io::Read;
-    std::env::var_os(rigel_agent::runner::CLAIM_ON_STDIN)?;
-    let mut bytes = Vec::new();
-    if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
-        tracing::warn!("cannot read the claim on standard input ({e}); reading the run instead");
-        return None;
-    }
-    match serde_json::from_slice::<ClaimedRun>(&bytes) {
-        Ok(claim) if claim.flow_run.id == id => Some(claim),
-        Ok(_) => {
-            tracing::warn!("the claim on standard input is another run's; reading the run instead");
-            None
-        }
-        Err(e) if bytes.is_empty() => {
-            tracing::debug!("no claim on standard input ({e}); reading the run instead");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(
-                "the claim on standard input is unreadable ({e}); reading the run instead"
-            );
-            None
-        }
-    }
 }
 
 /// Exit 0 only for a completed run.

@@ -415,7 +415,7 @@ async fn execute(
     let outcome = rigel_agent::engine::execute_run(
         client,
         run.clone(),
-        Some(d.clone()),
+        Some(d),
         None,
         &opts,
         crate::agent_cmd::signal_token(),

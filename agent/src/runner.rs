@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use rigel_common::deployment::{FlowRunnerSettings, FlowRunnerType};
+use rigel_common::work_queue::ClaimedRun;
 use tokio::process::Child;
 use uuid::Uuid;
 
@@ -118,6 +119,35 @@ pub fn prepare(
 /// Tells an engine process that its claim (`ClaimedRun` as JSON: the run and its deployment)
 /// comes on its standard input, so it need not read them from the server.
 pub const CLAIM_ON_STDIN: &str = "RIGEL_ENGINE_CLAIM_ON_STDIN";
+
+/// In an engine process: the claim its agent wrote to standard input (see [`CLAIM_ON_STDIN`]),
+/// if it did and it is this run's; otherwise (None) the engine reads the run from the server.
+pub fn claim_from_stdin(id: Uuid) -> Option<ClaimedRun> {
+    use std::io::Read;
+    std::env::var_os(CLAIM_ON_STDIN)?;
+    let mut bytes = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
+        tracing::warn!("cannot read the claim on standard input ({e}); reading the run instead");
+        return None;
+    }
+    match serde_json::from_slice::<ClaimedRun>(&bytes) {
+        Ok(claim) if claim.flow_run.id == id => Some(claim),
+        Ok(_) => {
+            tracing::warn!("the claim on standard input is another run's; reading the run instead");
+            None
+        }
+        Err(e) if bytes.is_empty() => {
+            tracing::debug!("no claim on standard input ({e}); reading the run instead");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(
+                "the claim on standard input is unreadable ({e}); reading the run instead"
+            );
+            None
+        }
+    }
+}
 
 /// Starts the engine process for a claimed run (`rigel engine run <id>` in its own process
 /// group), set up as the runner asks: the flow's processes inherit its environment and folder.
