@@ -192,14 +192,8 @@ async fn output_that_is_not_utf8_is_logged_and_the_flow_goes_on() {
 /// the server's reason, instead of retrying forever as it does through outages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_the_server_refuses_stops_with_the_reason() {
-    let home = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(home.path());
-    let mut child = std::process::Command::new(support::rigel_bin())
-        .args(["agent", "start", "default", "--name", "a/b"])
-        .env("RIGEL_API_URL", &server.api_url)
-        .env("RIGEL_HOME", home.path())
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
+    let (_home, server, _client) = start_server(&[]);
+    let mut child = AgentProcess::command(&server, "default", &["--name", "a/b"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -159,19 +159,27 @@ impl AgentProcess {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Self {
-        let child = without_cargo_library_path(&mut Command::new(rigel_bin()))
+        let child = Self::command(server, queue, args)
+            .envs(envs.iter().copied())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the agent");
+        Self { child }
+    }
+
+    /// The command [`Self::start_with`] runs (no input or output), for a test that wants to
+    /// watch the agent itself.
+    pub fn command(server: &ServerProcess, queue: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(rigel_bin());
+        without_cargo_library_path(&mut cmd)
             .args(["agent", "start", queue])
             .args(args)
             .env("RIGEL_API_URL", &server.api_url)
             .env("RIGEL_HOME", &server.home)
             .env("NO_COLOR", "1")
-            .envs(envs.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the agent");
-        Self { child }
+            .stdout(Stdio::null());
+        cmd
     }
 
     pub fn terminate(&mut self) -> bool {
