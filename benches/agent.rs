@@ -98,13 +98,10 @@ impl Bench {
             &self.server,
             "bench",
             &all,
-            &[
-                ("RIGEL_LOG", "warn"),
-                (
-                    "RIGEL_BENCH_OUT",
-                    self.out.path().to_str().expect("utf-8 path"),
-                ),
-            ],
+            &[(
+                "RIGEL_BENCH_OUT",
+                self.out.path().to_str().expect("utf-8 path"),
+            )],
         )
     }
 
@@ -143,17 +140,12 @@ impl Bench {
     }
 
     async fn count(&self, states: &[StateType]) -> u64 {
-        self.count_where(StateCriteria {
-            kind: Some(AnyFilter::new(states.iter().copied())),
-            ..Default::default()
-        })
-        .await
-    }
-
-    async fn count_where(&self, state: StateCriteria) -> u64 {
         let filter = FlowRunCount {
             flow_runs: FlowRunCriteria {
-                state: Some(state),
+                state: Some(StateCriteria {
+                    kind: Some(AnyFilter::new(states.iter().copied())),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             ..Default::default()

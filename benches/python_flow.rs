@@ -24,7 +24,7 @@ fn start_agent(server: &ServerProcess, python: &str) -> AgentProcess {
         server,
         "bench",
         &["--limit", "1"],
-        &[("RIGEL_PYTHON", python), ("RIGEL_LOG", "warn")],
+        &[("RIGEL_PYTHON", python)],
     )
 }
 

@@ -12,22 +12,21 @@ pub use processes::{rigel_bin, AgentProcess, ServerProcess};
 
 /// A field of `/proc/PID/status` in KiB (`VmRSS:`, `VmHWM:`); 0 when the process is gone.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    kib_field(&format!("/proc/{pid}/status"), field)
 }
 
 /// The process's proportional set size in KiB: its private memory plus its share of pages
 /// other processes map too (the binary's code, shared by every engine).
 pub fn pss_kib(pid: u32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    rollup
+    kib_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+/// The number after `field` in a `/proc` file of `Field:  N kB` lines; 0 when unreadable.
+fn kib_field(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("Pss:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
