@@ -129,22 +129,6 @@ pub struct App {
     followed: Option<Uuid>,
 }
 
-/// Hands `value` to each of `targets`: a clone to each but the last, which gets it moved.
-fn give_each<T: Clone, V>(targets: impl Iterator<Item = V>, value: T, mut give: impl FnMut(V, T)) {
-    let mut targets = targets.peekable();
-    let mut value = Some(value);
-    while let Some(target) = targets.next() {
-        let value = if targets.peek().is_some() {
-            value.clone()
-        } else {
-            value.take()
-        };
-        if let Some(value) = value {
-            give(target, value);
-        }
-    }
-}
-
 impl App {
     pub fn new(settings: Settings) -> Self {
         Self {
@@ -326,14 +310,14 @@ impl App {
                 recent,
                 upcoming,
             } => {
-                let open = self.stack.iter_mut().filter_map(|view| match view {
-                    View::Deployment(v) if v.id == deployment_id => Some(v),
-                    _ => None,
-                });
-                give_each(open, (recent, upcoming), |v, (recent, upcoming)| {
-                    v.recent = Some(recent);
-                    v.upcoming = Some(upcoming);
-                });
+                for view in &mut self.stack {
+                    if let View::Deployment(v) = view {
+                        if v.id == deployment_id {
+                            v.recent = Some(recent.clone());
+                            v.upcoming = Some(upcoming.clone());
+                        }
+                    }
+                }
             }
             Msg::RunDetails(details) => {
                 let row = RunRow::from(&details.run);
@@ -341,11 +325,13 @@ impl App {
                     self.upsert_runs(vec![row]);
                 }
                 let id = details.run.id;
-                let open = self.stack.iter_mut().filter_map(|view| match view {
-                    View::Run(v) if v.id == id => Some(v),
-                    _ => None,
-                });
-                give_each(open, *details, |v, details| v.details = Some(details));
+                for view in &mut self.stack {
+                    if let View::Run(v) = view {
+                        if v.id == id {
+                            v.details = Some((*details).clone());
+                        }
+                    }
+                }
             }
             Msg::Logs {
                 run_id,
