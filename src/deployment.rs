@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use rigel_common::client::{ClientResult, RigelClient};
+use rigel_common::client::RigelClient;
 use rigel_common::deployment::{
     Deployment, DeploymentCriteria, DeploymentFilter, DeploymentUpdate,
 };
@@ -187,7 +187,7 @@ pub async fn list_all(
     client: &RigelClient,
     filter: DeploymentFilter,
 ) -> CliResult<Vec<Deployment>> {
-    all_pages(|limit, offset| {
+    rigel_common::client::all_pages(|limit, offset| {
         let filter = DeploymentFilter {
             limit,
             offset,
@@ -196,26 +196,7 @@ pub async fn list_all(
         async move { client.filter_deployments(&filter).await }
     })
     .await
-}
-
-/// Every item of a paged listing: `page(limit, offset)` reads one page of the largest size.
-pub async fn all_pages<T, F, Fut>(mut page: F) -> CliResult<Vec<T>>
-where
-    F: FnMut(u32, u32) -> Fut,
-    Fut: std::future::Future<Output = ClientResult<Vec<T>>>,
-{
-    let limit = rigel_common::filter::MAX_LIMIT;
-    let mut all = Vec::new();
-    let mut offset = 0;
-    loop {
-        let items = page(limit, offset).await?;
-        let n = items.len();
-        all.extend(items);
-        if n < limit as usize {
-            return Ok(all);
-        }
-        offset += limit;
-    }
+    .map_err(Into::into)
 }
 
 async fn ls(

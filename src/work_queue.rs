@@ -8,10 +8,11 @@ use rigel_common::work_queue::{
 };
 use serde::Serialize;
 
-use crate::deployment::{all_pages, confirm};
+use crate::deployment::confirm;
 use crate::exit::{CliError, CliResult};
 use crate::output::{self, Format, Table};
 use crate::{resolve, say};
+use rigel_common::client::all_pages;
 
 #[derive(Subcommand, Debug)]
 pub enum WorkQueueCommand {

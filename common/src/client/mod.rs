@@ -434,6 +434,26 @@ pub fn segment(s: &str) -> String {
     out
 }
 
+/// Every item of a paged listing: `page(limit, offset)` reads one page of the largest size.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> ClientResult<Vec<T>>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = ClientResult<Vec<T>>>,
+{
+    let limit = crate::filter::MAX_LIMIT;
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let items = page(limit, offset).await?;
+        let n = items.len();
+        all.extend(items);
+        if n < limit as usize {
+            return Ok(all);
+        }
+        offset += limit;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
