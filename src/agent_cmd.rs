@@ -96,6 +96,11 @@ fn seconds(name: &str, v: f64) -> CliResult<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// A heartbeat period given in seconds: [`seconds`], and at least 0.1 s.
+fn heartbeat(name: &str, v: f64) -> CliResult<Duration> {
+    Ok(seconds(name, v)?.max(Duration::from_millis(100)))
+}
+
 /// A token cancelled on SIGINT or SIGTERM.
 pub fn signal_token() -> CancellationToken {
     let token = CancellationToken::new();
@@ -138,19 +143,17 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
         name: args.name.unwrap_or_else(default_name),
         limit: args.limit,
         prefetch_seconds: seconds("prefetch-seconds", args.prefetch_seconds)?.as_secs_f64(),
-        heartbeat: seconds("heartbeat-seconds", args.heartbeat_seconds)?
-            .max(Duration::from_millis(100)),
+        heartbeat: heartbeat("heartbeat-seconds", args.heartbeat_seconds)?,
         grace: seconds("grace-seconds", args.grace_seconds)?,
         claim_wait_seconds: 10.0,
         launch: launch(&client)?,
         engines: match args.engines.engine {
             EngineMode::Process => Engines::Process,
             EngineMode::InAgent => Engines::InAgent(EngineOptions {
-                heartbeat: seconds(
+                heartbeat: heartbeat(
                     "engine-heartbeat-seconds",
                     args.engines.engine_heartbeat_seconds,
-                )?
-                .max(Duration::from_millis(100)),
+                )?,
                 code_cache: crate::config::code_cache(),
                 ..Default::default()
             }),
@@ -217,7 +220,7 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         _ => None,
     };
     let opts = EngineOptions {
-        heartbeat: seconds("heartbeat-seconds", heartbeat_seconds)?.max(Duration::from_millis(100)),
+        heartbeat: heartbeat("heartbeat-seconds", heartbeat_seconds)?,
         echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
         code_cache: crate::config::code_cache(),
         ..Default::default()
