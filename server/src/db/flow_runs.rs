@@ -1,5 +1,8 @@
 //! Flow runs: creation, reads, filters. State changes are in `run_states.rs`.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rigel_common::deployment::{FlowRunnerSettings, Parameters};
 use rigel_common::flow_run::{
@@ -9,6 +12,7 @@ use rigel_common::state::{State, StateCreate, StateType};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::batch;
 use super::run_creations::Request;
 use super::run_defaults::DeploymentCache;
 use super::{from_json, from_micros, push_in, push_tags_superset, to_micros, Db};
@@ -158,6 +162,42 @@ pub(crate) async fn find(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<Opt
             .await?,
     )
 }
+
+/// The runs of `ids` that exist, by id: a query per [`FIND_CHUNK`] runs (fewer are read in
+/// power-of-two chunks, whose statements stay prepared).
+pub(crate) async fn find_many(
+    conn: &mut SqliteConnection,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, FlowRunRow>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut rest = ids;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(batch::chunk_len(rest.len(), FIND_CHUNK));
+        let mut q = sqlx::query_as::<_, FlowRunRow>(batch::statement(&FIND_ROWS, chunk.len())?);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        found.extend(
+            q.fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r)),
+        );
+        rest = tail;
+    }
+    Ok(found)
+}
+
+/// Most runs [`find_many`] reads with one query.
+const FIND_CHUNK: usize = 64;
+
+/// `FIND_ROWS[k]` reads 2^k runs by id.
+static FIND_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    batch::statements(FIND_CHUNK, |n| {
+        let marks = vec!["?"; n].join(", ");
+        format!("SELECT {COLUMNS} FROM flow_run WHERE id IN ({marks})")
+    })
+});
 
 /// Written runs, for their events: a row that does not decode is logged and left out (the
 /// write stands; only its announcement is lost).
@@ -332,7 +372,7 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> ApiResult<(FlowRun, bool)> {
     let request = Request::Flow(Box::new(body.clone()));
-    db.run_creations.create(request, now).await
+    db.run_creations.submit((request, now)).await
 }
 
 /// Checks a `POST /api/flow_runs/` body and fills in the run's defaults.
@@ -399,7 +439,7 @@ pub async fn create_for_deployment(
     now: DateTime<Utc>,
 ) -> ApiResult<(FlowRun, bool)> {
     let request = Request::Deployment(deployment_id, Box::new(body.clone()));
-    db.run_creations.create(request, now).await
+    db.run_creations.submit((request, now)).await
 }
 
 /// Checks a `create_flow_run` body against its deployment and fills in the run's defaults.

@@ -7,6 +7,7 @@
 pub mod agents;
 mod batch;
 pub mod blocks;
+pub mod coalesce;
 pub mod deployments;
 pub mod flow_runs;
 pub mod flows;
@@ -39,7 +40,9 @@ pub struct Db {
     pub read: SqlitePool,
     pub writer: writer::Writer,
     /// Run creations waiting to be written together.
-    pub run_creations: Arc<run_creations::RunCreations>,
+    pub(crate) run_creations: Arc<run_creations::RunCreations>,
+    /// Flow runs' state proposals waiting to be written together.
+    pub(crate) state_changes: Arc<run_states::StateChanges>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,15 +108,14 @@ impl Db {
                 })?
         };
         let writer = writer::Writer::start(write.clone());
-        let run_creations = Arc::new(run_creations::RunCreations::new(
-            writer.clone(),
-            deployments,
-        ));
+        let run_creations = Arc::new(run_creations::run_creations(writer.clone(), deployments));
+        let state_changes = Arc::new(run_states::state_changes(writer.clone()));
         Ok(Self {
             write,
             read,
             writer,
             run_creations,
+            state_changes,
         })
     }
 

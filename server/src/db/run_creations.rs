@@ -1,23 +1,21 @@
 //! Run creation, the hottest write. Requests that arrive while earlier ones are being written are
-//! written together by one writer job: each is checked on its own, then the new runs go in with
-//! one multi-row INSERT (runs and history rows in one round trip) instead of a round trip or two
-//! each. With one connection to SQLite, round trips — not SQL — are what limit the rate.
+//! written together by one writer job (see `coalesce`): each is checked on its own, then the new
+//! runs go in with one multi-row INSERT (runs and history rows in one round trip) instead of a
+//! round trip or two each.
 //!
-//! Every request still gets its own answer: a request that fails its checks fails alone, and if a
-//! multi-row INSERT fails, its rows are rolled back and inserted one by one so that only the
-//! offending request sees the error. Answers are sent only after the writer's commit.
+//! A request that fails its checks fails alone, and if a multi-row INSERT fails, its rows are
+//! rolled back and inserted one by one so that only the offending request sees the error.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use rigel_common::flow_run::{DeploymentRunCreate, FlowRun, FlowRunCreate};
 use rigel_common::state::{State, StateType};
 use sqlx::SqliteConnection;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::batch;
+use super::coalesce::Coalescer;
 use super::flow_runs::{self, default_run_name, initial_state, FlowRunRow, NewRun, COLUMNS};
 use super::run_defaults::DeploymentCache;
 use super::writer::Writer;
@@ -34,118 +32,15 @@ pub(crate) enum Request {
 
 type Answer = ApiResult<(FlowRun, bool)>;
 
-struct Pending {
-    request: Request,
-    now: DateTime<Utc>,
-    reply: oneshot::Sender<Answer>,
-}
+/// Run creations waiting for the writer: each answered with the run, and `false` when it is an
+/// existing run found by its idempotency key.
+pub(crate) type RunCreations = Coalescer<(Request, DateTime<Utc>), (FlowRun, bool)>;
 
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("now", &self.now).finish()
-    }
-}
-
-/// Run creations waiting for the writer.
-#[derive(Debug)]
-pub struct RunCreations {
-    pending: Mutex<Vec<Pending>>,
-    writer: Writer,
-    deployments: Arc<DeploymentCache>,
-}
-
-impl RunCreations {
-    pub fn new(writer: Writer, deployments: Arc<DeploymentCache>) -> Self {
-        Self {
-            pending: Mutex::new(Vec::new()),
-            writer,
-            deployments,
-        }
-    }
-
-    fn pending(&self) -> MutexGuard<'_, Vec<Pending>> {
-        // pushes and takes cannot leave the vector half-changed
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Creates the run (or finds the one with its idempotency key: `false`), answering once
-    /// it is committed.
-    pub(crate) async fn create(
-        self: &Arc<Self>,
-        request: Request,
-        now: DateTime<Utc>,
-    ) -> ApiResult<(FlowRun, bool)> {
-        let (reply, answer) = oneshot::channel();
-        let first = {
-            let mut pending = self.pending();
-            pending.push(Pending {
-                request,
-                now,
-                reply,
-            });
-            pending.len() == 1
-        };
-        if first {
-            // A task of its own, so that the requests it carries are answered even if the
-            // request that started it goes away.
-            tokio::spawn(Arc::clone(self).write_pending());
-        }
-        answer
-            .await
-            .map_err(|_| ApiError::Internal("a run creation was dropped unanswered".into()))?
-    }
-
-    /// One writer job for everything pending when the writer gets to it.
-    async fn write_pending(self: Arc<Self>) {
-        let ran = Arc::new(AtomicBool::new(false));
-        let replies: Arc<Mutex<Vec<oneshot::Sender<Answer>>>> = Arc::default();
-        let this = Arc::clone(&self);
-        let (job_ran, job_replies) = (Arc::clone(&ran), Arc::clone(&replies));
-        let result = self
-            .writer
-            .run(move |conn| {
-                Box::pin(async move {
-                    job_ran.store(true, Ordering::Release);
-                    let taken = std::mem::take(&mut *this.pending());
-                    let mut requests = Vec::with_capacity(taken.len());
-                    let mut senders = Vec::with_capacity(taken.len());
-                    for p in taken {
-                        requests.push((p.request, p.now));
-                        senders.push(p.reply);
-                    }
-                    *job_replies.lock().unwrap_or_else(PoisonError::into_inner) = senders;
-                    Ok(create_all(conn, &this.deployments, requests).await)
-                })
-            })
-            .await;
-        let senders = std::mem::take(&mut *replies.lock().unwrap_or_else(PoisonError::into_inner));
-        match result {
-            Ok(answers) => {
-                for (reply, answer) in senders.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
-                }
-            }
-            Err(e) => {
-                let detail = match e {
-                    ApiError::Internal(detail) => detail,
-                    other => other.to_string(),
-                };
-                // Not run at all (the writer stopped): what is pending is this job's, since
-                // no other job is started while something is pending.
-                let senders = if ran.load(Ordering::Acquire) {
-                    senders
-                } else {
-                    std::mem::take(&mut *self.pending())
-                        .into_iter()
-                        .map(|p| p.reply)
-                        .collect()
-                };
-                for reply in senders {
-                    let _ = reply.send(Err(ApiError::Internal(detail.clone())));
-                }
-            }
-        }
-    }
+pub(crate) fn run_creations(writer: Writer, deployments: Arc<DeploymentCache>) -> RunCreations {
+    Coalescer::new("a run creation", writer, move |conn, requests| {
+        let deployments = Arc::clone(&deployments);
+        Box::pin(async move { Ok(create_all(conn, &deployments, requests).await) })
+    })
 }
 
 /// Checks each request and writes the new runs; answers in the order of `requests`.

@@ -1,7 +1,7 @@
 //! State changes of flow runs (and the shared bookkeeping for task runs): applies the decision of
 //! `orchestration::decide` and keeps the run's columns and history in step, in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
@@ -12,8 +12,10 @@ use rigel_common::state::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::coalesce::Coalescer;
 use super::flow_runs::{self, FlowRunRow, COLUMNS};
-use super::{from_micros, to_micros, Db};
+use super::writer::Writer;
+use super::{batch, from_micros, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::orchestration::{decide, Decision, RunKind, RunSnapshot};
 
@@ -134,6 +136,8 @@ struct Change {
     work_queue_id: Option<Uuid>,
     claim_token: Option<Uuid>,
     transition_id: Option<Uuid>,
+    /// When it was decided (the run's `updated`).
+    now: i64,
 }
 
 fn change(
@@ -170,22 +174,27 @@ fn change(
         work_queue_id,
         claim_token,
         transition_id,
+        now: to_micros(now),
     })
 }
 
-/// Writes the changes — history rows, then the runs — in one round trip, and returns the
-/// updated runs in the order given.
-async fn write_changes(
+/// Most runs one statement writes (longer lists are split into powers of two, see `batch`, so
+/// each size keeps its prepared statement).
+const CHUNK: usize = 64;
+
+/// Writes the changes — history rows, then the runs — in one round trip, all or nothing, and
+/// returns the updated runs in the order given. The outer `Err` means the connection is in an
+/// unknown state (a failed statement could not be undone): the caller's job must fail.
+async fn write_chunk(
     conn: &mut SqliteConnection,
     changes: &[Change],
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<FlowRunRow>> {
+) -> ApiResult<ApiResult<Vec<FlowRunRow>>> {
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Ok(Vec::new()));
     }
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp, message,
-         scheduled_time, transition_id) ",
+        "SAVEPOINT changes; INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp,
+         message, scheduled_time, transition_id) ",
     );
     qb.push_values(changes, |mut b, c| {
         b.push_bind(Uuid::now_v7())
@@ -197,10 +206,9 @@ async fn write_changes(
             .push_bind(c.state.scheduled_time.map(to_micros))
             .push_bind(c.transition_id);
     });
-    // the runs' UPDATE comes last: its RETURNING rows are read only once every statement ran
     qb.push(
         "; WITH v (v_id, v_type, v_name, v_timestamp, v_message, v_scheduled, v_run_count,
-         v_start, v_end, v_total, v_expected, v_next, v_agent, v_queue, v_token) AS (",
+         v_start, v_end, v_total, v_expected, v_next, v_agent, v_queue, v_token, v_updated) AS (",
     );
     qb.push_values(changes, |mut b, c| {
         b.push_bind(c.id)
@@ -217,38 +225,63 @@ async fn write_changes(
             .push_bind(c.times.next_scheduled_start_time)
             .push_bind(c.agent_id)
             .push_bind(c.work_queue_id)
-            .push_bind(c.claim_token);
+            .push_bind(c.claim_token)
+            .push_bind(c.now);
     });
-    qb.push(
+    qb.push(format!(
         ") UPDATE flow_run SET state_type = v_type, state_name = v_name,
          state_timestamp = v_timestamp, state_message = v_message,
          state_scheduled_time = v_scheduled, run_count = v_run_count, start_time = v_start,
          end_time = v_end, total_run_time = v_total, expected_start_time = v_expected,
          next_scheduled_start_time = v_next, agent_id = v_agent, work_queue_id = v_queue,
-         claim_token = v_token, updated = ",
-    )
-    .push_bind(to_micros(now))
-    .push(format!(
-        " FROM v WHERE flow_run.id = v.v_id RETURNING {COLUMNS}"
+         claim_token = v_token, updated = v_updated
+         FROM v WHERE flow_run.id = v.v_id RETURNING {COLUMNS}; RELEASE changes"
     ));
-    // one statement per batch size: only the single-run form is worth a cache slot
-    let rows: Vec<FlowRunRow> = qb
-        .build_query_as()
-        .persistent(changes.len() == 1)
+    // a slot in the statement cache for each power-of-two size, not for every length
+    let cached = changes.len().is_power_of_two() && changes.len() <= CHUNK;
+    let written = qb
+        .build_query_as::<FlowRunRow>()
+        .persistent(cached)
         .fetch_all(&mut *conn)
-        .await?;
+        .await;
+    let rows = match written {
+        Ok(rows) => rows,
+        Err(e) => {
+            // the statements stopped part-way: undo what they wrote and close the savepoint
+            sqlx::query("ROLLBACK TO changes; RELEASE changes")
+                .execute(&mut *conn)
+                .await?;
+            return Ok(Err(e.into()));
+        }
+    };
     if changes.len() == 1 {
-        return Ok(rows);
+        return Ok(Ok(rows));
     }
     let mut by_id: HashMap<Uuid, FlowRunRow> = rows.into_iter().map(|r| (r.id, r)).collect();
-    changes
+    Ok(changes
         .iter()
         .map(|c| {
             by_id
                 .remove(&c.id)
                 .ok_or_else(|| flow_runs::not_found(c.id))
         })
-        .collect()
+        .collect())
+}
+
+/// Writes the changes in chunks; the updated runs come back in the order given. On an error,
+/// chunks already written stay: the caller's job must fail (which rolls them back).
+async fn write_changes(
+    conn: &mut SqliteConnection,
+    changes: &[Change],
+) -> ApiResult<Vec<FlowRunRow>> {
+    let mut rows = Vec::with_capacity(changes.len());
+    let mut rest = changes;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(batch::chunk_len(rest.len(), CHUNK));
+        rows.extend(write_chunk(conn, chunk).await??);
+        rest = tail;
+    }
+    Ok(rows)
 }
 
 /// Writes `to` as the run's new state with its bookkeeping and a history row.
@@ -261,13 +294,14 @@ pub(crate) async fn apply(
     now: DateTime<Utc>,
 ) -> ApiResult<FlowRunRow> {
     let c = change(row, to, holder, transition_id, now)?;
-    write_changes(conn, &[c], now)
+    write_changes(conn, &[c])
         .await?
         .pop()
         .ok_or_else(|| flow_runs::not_found(row.id))
 }
 
-/// Like [`apply`] for several runs moving to the same state, in one round trip.
+/// Like [`apply`] for several runs moving to the same state, in a round trip per
+/// [`CHUNK`] runs.
 pub(crate) async fn apply_many(
     conn: &mut SqliteConnection,
     runs: &[(FlowRunRow, Holder)],
@@ -278,7 +312,27 @@ pub(crate) async fn apply_many(
         .iter()
         .map(|(row, holder)| change(row, to, *holder, None, now))
         .collect::<ApiResult<Vec<_>>>()?;
-    write_changes(conn, &changes, now).await
+    write_changes(conn, &changes).await
+}
+
+/// A state proposal for a flow run, as `set_state` received it.
+pub(crate) struct Proposal {
+    id: Uuid,
+    proposal: SetState,
+    now: DateTime<Utc>,
+}
+
+/// The answer to a proposal, and the run as it updated it (`None` when it did not change it).
+type Proposed = (SetStateResult, Option<FlowRunRow>);
+
+/// Flow runs' state proposals waiting for the writer: the proposals that arrive together are
+/// read with one query and written with one statement (per [`CHUNK`] runs).
+pub(crate) type StateChanges = Coalescer<Proposal, Proposed>;
+
+pub(crate) fn state_changes(writer: Writer) -> StateChanges {
+    Coalescer::new("a state proposal", writer, |conn, proposals| {
+        Box::pin(set_states(conn, proposals))
+    })
 }
 
 /// `POST /api/flow_runs/{id}/set_state`. With the answer comes the run as this call updated it,
@@ -290,43 +344,122 @@ pub async fn set_flow_run_state(
     proposal: &SetState,
     now: DateTime<Utc>,
 ) -> ApiResult<(SetStateResult, Option<FlowRun>)> {
-    let proposal = proposal.clone();
-    let (result, updated) = db
-        .writer
-        .run(move |conn| {
-            Box::pin(async move { set_flow_run_state_in(conn, id, &proposal, now).await })
-        })
-        .await?;
+    let proposal = Proposal {
+        id,
+        proposal: proposal.clone(),
+        now,
+    };
+    let (result, updated) = db.state_changes.submit(proposal).await?;
     // decoded outside the writer, which other writes are waiting for; a failure costs the event
     // only, never the answer
     Ok((result, flow_runs::decoded(updated).pop()))
 }
 
-async fn set_flow_run_state_in(
-    tx: &mut SqliteConnection,
-    id: Uuid,
+/// Decides and writes the proposals; answers in their order. Proposals for the same run are
+/// taken in the order they came: a later one is decided on what the earlier one left.
+async fn set_states(
+    conn: &mut SqliteConnection,
+    proposals: Vec<Proposal>,
+) -> ApiResult<Vec<ApiResult<Proposed>>> {
+    let mut answers: Vec<Option<ApiResult<Proposed>>> = std::iter::repeat_with(|| None)
+        .take(proposals.len())
+        .collect();
+    let mut waiting: Vec<usize> = (0..proposals.len()).collect();
+    while !waiting.is_empty() {
+        // a round holds at most one proposal per run
+        let mut runs = HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) = waiting
+            .into_iter()
+            .partition(|&i| runs.insert(proposals[i].id));
+        set_round(conn, &proposals, &round, &mut answers).await?;
+        waiting = later;
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("a state proposal was lost".into()))))
+        .collect())
+}
+
+/// [`set_states`] for proposals of distinct runs (the indexes `round` into `proposals`).
+async fn set_round(
+    conn: &mut SqliteConnection,
+    proposals: &[Proposal],
+    round: &[usize],
+    answers: &mut [Option<ApiResult<Proposed>>],
+) -> ApiResult<()> {
+    let ids: Vec<Uuid> = round.iter().map(|&i| proposals[i].id).collect();
+    let mut rows = flow_runs::find_many(&mut *conn, &ids).await?;
+    // accepted proposals: where their answer goes with the run's claim token as read, and the
+    // change to write
+    let mut owners: Vec<(usize, Option<Uuid>)> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
+    for &i in round {
+        let Proposal { id, proposal, now } = &proposals[i];
+        let Some(row) = rows.remove(id) else {
+            answers[i] = Some(Err(flow_runs::not_found(*id)));
+            continue;
+        };
+        match decided(&row, proposal, *now) {
+            Ok(ControlFlow::Continue(c)) => {
+                owners.push((i, row.claim_token));
+                changes.push(c);
+            }
+            Ok(ControlFlow::Break(refused)) => {
+                // A retried proposal gets what its first attempt got. It is looked up only when
+                // this one cannot simply go ahead: refused (the first attempt moved the run
+                // on), or stopped by the unique index on (run, transition id) when written —
+                // one query less for every first try.
+                let tid = proposal.transition_id;
+                let answer = replayed(conn, RunKind::Flow, *id, tid, row.claim_token, Ok(refused));
+                answers[i] = Some(answer.await.map(|r| (r, None)));
+            }
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    let (mut owners, mut changes) = (owners.as_slice(), changes.as_slice());
+    while !changes.is_empty() {
+        let n = batch::chunk_len(changes.len(), CHUNK);
+        let (these, chunk);
+        ((these, owners), (chunk, changes)) = (owners.split_at(n), changes.split_at(n));
+        match write_chunk(conn, chunk).await? {
+            Ok(rows) => {
+                for ((&(i, _), c), row) in these.iter().zip(chunk).zip(rows) {
+                    answers[i] = Some(accepted_answer(c, row));
+                }
+            }
+            Err(e) if n == 1 => {
+                let (i, token) = these[0];
+                let answer = settle(conn, &proposals[i], token, &chunk[0], Err(e));
+                answers[i] = Some(answer.await);
+            }
+            // one at a time, so that only the proposal at fault sees the error
+            Err(_) => {
+                for (&(i, token), c) in these.iter().zip(chunk) {
+                    let written = write_chunk(conn, std::slice::from_ref(c)).await?;
+                    answers[i] = Some(settle(conn, &proposals[i], token, c, written).await);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the rules make of `proposal` for the run in `row`: the change to write, or the answer
+/// that refuses it.
+fn decided(
+    row: &FlowRunRow,
     proposal: &SetState,
     now: DateTime<Utc>,
-) -> ApiResult<(SetStateResult, Option<FlowRunRow>)> {
-    let row = flow_runs::find(&mut *tx, id)
-        .await?
-        .ok_or_else(|| flow_runs::not_found(id))?;
+) -> ApiResult<ControlFlow<SetStateResult, Change>> {
     let snapshot = RunSnapshot {
         state: row.state()?,
         claim_token: row.claim_token,
         next_scheduled_start_time: row.next_scheduled_start_time.map(from_micros),
     };
     let decision = decide(&snapshot, proposal, now, RunKind::Flow);
-    // A retried proposal gets what its first attempt got. It is looked up only when this one
-    // cannot simply go ahead: refused (the first attempt moved the run on), or stopped by the
-    // unique index on (run, transition id) when written — one query less for every first try.
     let to = match accepted(decision, &snapshot.state) {
         ControlFlow::Continue(to) => to,
-        ControlFlow::Break(refused) => {
-            let tid = proposal.transition_id;
-            let answer = replayed(tx, RunKind::Flow, id, tid, row.claim_token, Ok(refused));
-            return Ok((answer.await?, None));
-        }
+        ControlFlow::Break(refused) => return Ok(ControlFlow::Break(refused)),
     };
     let holder = match to.kind {
         StateType::Pending => Holder::Claim {
@@ -337,16 +470,13 @@ async fn set_flow_run_state_in(
         StateType::Scheduled => Holder::Release,
         _ => Holder::Keep,
     };
-    let updated = match apply(tx, &row, &to, holder, proposal.transition_id, now).await {
-        Ok(updated) => updated,
-        Err(e @ ApiError::Conflict(_)) => {
-            let tid = proposal.transition_id;
-            let answer = replayed(tx, RunKind::Flow, id, tid, row.claim_token, Err(e));
-            return Ok((answer.await?, None));
-        }
-        Err(e) => return Err(e),
-    };
-    let claim_token = (to.kind == StateType::Pending)
+    let c = change(row, &to, holder, proposal.transition_id, now)?;
+    Ok(ControlFlow::Continue(c))
+}
+
+/// The answer to an accepted proposal, written as `updated`.
+fn accepted_answer(c: &Change, updated: FlowRunRow) -> ApiResult<Proposed> {
+    let claim_token = (c.state.kind == StateType::Pending)
         .then_some(updated.claim_token)
         .flatten();
     let result = SetStateResult {
@@ -359,6 +489,29 @@ async fn set_flow_run_state_in(
         },
     };
     Ok((result, Some(updated)))
+}
+
+/// The answer to an accepted proposal written on its own: a conflict on its transition id
+/// means it was accepted before (a retry), and is answered as then.
+async fn settle(
+    conn: &mut SqliteConnection,
+    p: &Proposal,
+    claim_token: Option<Uuid>,
+    c: &Change,
+    written: ApiResult<Vec<FlowRunRow>>,
+) -> ApiResult<Proposed> {
+    match written {
+        Ok(mut rows) => match rows.pop() {
+            Some(row) => accepted_answer(c, row),
+            None => Err(flow_runs::not_found(p.id)),
+        },
+        Err(e @ ApiError::Conflict(_)) => {
+            let tid = p.proposal.transition_id;
+            let answer = replayed(conn, RunKind::Flow, p.id, tid, claim_token, Err(e)).await;
+            answer.map(|r| (r, None))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The answer to a proposal whose `transition_id` was accepted before: the state it set then
@@ -423,4 +576,161 @@ pub(crate) fn accepted(
             claim_token: None,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rigel_common::flow_run::FlowRunCreate;
+
+    use super::*;
+
+    async fn open() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = Db::open(&url).await.unwrap();
+        (dir, db)
+    }
+
+    /// `n` Scheduled runs of one flow.
+    async fn runs(db: &Db, n: usize) -> Vec<Uuid> {
+        let flow = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO flow (id, name, tags, created, updated) VALUES (?, 'f', '[]', 0, 0)",
+        )
+        .bind(flow)
+        .execute(&db.write)
+        .await
+        .unwrap();
+        let body = FlowRunCreate {
+            flow_id: Some(flow),
+            ..Default::default()
+        };
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            ids.push(flow_runs::create(db, &body, Utc::now()).await.unwrap().0.id);
+        }
+        ids
+    }
+
+    fn propose(id: Uuid, kind: StateType) -> Proposal {
+        Proposal {
+            id,
+            proposal: SetState {
+                state: StateCreate::new(kind),
+                force: false,
+                claim_token: None,
+                transition_id: None,
+            },
+            now: Utc::now(),
+        }
+    }
+
+    /// One writer job for all of `proposals`, as the coalescer runs them.
+    async fn group(db: &Db, proposals: Vec<Proposal>) -> Vec<ApiResult<Proposed>> {
+        db.writer
+            .run(move |conn| Box::pin(async move { set_states(conn, proposals).await }))
+            .await
+            .unwrap()
+    }
+
+    fn status(answer: &ApiResult<Proposed>) -> SetStateStatus {
+        answer.as_ref().expect("an answer").0.status
+    }
+
+    async fn history_of(db: &Db, id: Uuid) -> Vec<StateType> {
+        let mut conn = db.read.acquire().await.unwrap();
+        let states = history(&mut conn, "flow_run_state", "flow_run_id", id).await;
+        states.unwrap().into_iter().map(|s| s.kind).collect()
+    }
+
+    /// Proposals written together are each decided on their own run, in the order they came: a
+    /// second claim of a run in the same group sees the first and is refused, not accepted twice.
+    #[tokio::test]
+    async fn proposals_written_together_are_answered_each_on_its_own() {
+        let (_dir, db) = open().await;
+        // 70 runs: written in chunks of 64, 4 and 2
+        let ids = runs(&db, 70).await;
+        let missing = Uuid::now_v7();
+        let mut proposals: Vec<Proposal> = ids
+            .iter()
+            .map(|&id| propose(id, StateType::Pending))
+            .collect();
+        proposals.push(propose(ids[3], StateType::Pending));
+        proposals.push(propose(missing, StateType::Pending));
+        proposals.push(propose(ids[5], StateType::Completed));
+        let answers = group(&db, proposals).await;
+        assert_eq!(answers.len(), 73);
+        let mut tokens = HashSet::new();
+        for (answer, &id) in answers.iter().zip(&ids) {
+            let (result, updated) = answer.as_ref().unwrap();
+            assert_eq!(result.status, SetStateStatus::Accept, "{result:?}");
+            assert_eq!(result.state.kind, StateType::Pending);
+            let updated = updated.as_ref().expect("the updated run");
+            assert_eq!(updated.id, id);
+            assert_eq!(updated.claim_token, result.details.claim_token);
+            assert!(tokens.insert(result.details.claim_token.expect("a claim token")));
+        }
+        // the second claim of run 3 was decided on its first claim
+        assert_eq!(status(&answers[70]), SetStateStatus::Abort);
+        assert!(answers[70].as_ref().unwrap().1.is_none());
+        assert!(
+            matches!(answers[71], Err(ApiError::NotFound(_))),
+            "{:?}",
+            answers[71]
+        );
+        // COMPLETED for run 5 came after its claim, without the claim token: aborted (decided
+        // on the Scheduled run it would have been rejected as never run)
+        assert_eq!(status(&answers[72]), SetStateStatus::Abort);
+        for id in [ids[0], ids[3], ids[5], ids[69]] {
+            assert_eq!(
+                history_of(&db, id).await,
+                [StateType::Scheduled, StateType::Pending]
+            );
+        }
+        let run = flow_runs::get(&db, ids[69]).await.unwrap();
+        assert_eq!(run.state.kind, StateType::Pending);
+        db.close().await;
+    }
+
+    /// A proposal the history's unique (run, transition id) stops fails its multi-row write:
+    /// the others of the chunk are written one by one, and the retried one is answered as
+    /// its first attempt was.
+    #[tokio::test]
+    async fn a_retried_transition_in_a_group_is_answered_as_before() {
+        let (_dir, db) = open().await;
+        let ids = runs(&db, 4).await;
+        let tid = Uuid::now_v7();
+        let mut first = propose(ids[0], StateType::Pending);
+        first.proposal.transition_id = Some(tid);
+        let answers = group(&db, vec![first]).await;
+        let token = answers[0].as_ref().unwrap().0.details.claim_token;
+        assert!(token.is_some());
+        // the retry is forced, so the rules let it through to the write
+        let mut retry = propose(ids[0], StateType::Completed);
+        retry.proposal.transition_id = Some(tid);
+        retry.proposal.force = true;
+        let proposals = vec![
+            propose(ids[1], StateType::Pending),
+            retry,
+            propose(ids[2], StateType::Pending),
+            propose(ids[3], StateType::Pending),
+        ];
+        let answers = group(&db, proposals).await;
+        for i in [0, 2, 3] {
+            assert_eq!(status(&answers[i]), SetStateStatus::Accept);
+            assert!(answers[i].as_ref().unwrap().1.is_some());
+        }
+        let (replay, updated) = answers[1].as_ref().unwrap();
+        assert_eq!(replay.status, SetStateStatus::Accept);
+        assert_eq!(replay.state.kind, StateType::Pending);
+        assert_eq!(replay.details.claim_token, token);
+        assert!(updated.is_none());
+        for id in &ids {
+            assert_eq!(
+                history_of(&db, *id).await,
+                [StateType::Scheduled, StateType::Pending]
+            );
+        }
+        db.close().await;
+    }
 }
