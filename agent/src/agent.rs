@@ -22,6 +22,7 @@ use crate::guard::Guard;
 use crate::logs::LogShipper;
 use crate::process::{describe, stop_group};
 use crate::runner::{self, EngineLaunch, RunnerError};
+use crate::states::StateShipper;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -85,11 +86,14 @@ pub async fn run(
         Engines::Process => None,
     }
     .unzip();
-    // ... and their runs' log lines share requests
+    // ... and their runs' log lines and state proposals share requests
     if let Engines::InAgent(options) = &mut config.engines {
         options
             .logs
             .get_or_insert_with(|| LogShipper::start(client.clone()));
+        options
+            .states
+            .get_or_insert_with(|| StateShipper::start(client.clone()));
     }
     let in_flight: InFlight = Arc::default();
     let identity = Arc::new(Identity::new(agent_id));
@@ -475,7 +479,7 @@ impl Drop for InFlightRun {
 async fn fail_to_start(client: &RigelClient, run: &FlowRun, token: Uuid, e: &RunnerError) {
     tracing::error!("flow run '{}': {e}", run.name);
     let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
-    if let Err(e) = propose(client, run.id, Some(token), state).await {
+    if let Err(e) = propose(client, None, run.id, Some(token), state).await {
         tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
     }
 }
@@ -607,7 +611,7 @@ async fn close_if_open(
                 now.state.name
             );
             let state = StateCreate::new(kind).with_message(msg);
-            if let Err(e) = propose(client, run.id, Some(token), state).await {
+            if let Err(e) = propose(client, None, run.id, Some(token), state).await {
                 tracing::error!("cannot report the end of flow run '{}': {e}", run.name);
             }
         }

@@ -8,3 +8,4 @@ pub mod logs;
 pub mod process;
 pub mod python;
 pub mod runner;
+pub mod states;

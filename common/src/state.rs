@@ -176,3 +176,76 @@ pub struct SetStateResult {
     pub state: State,
     pub details: SetStateDetails,
 }
+
+/// Most proposals one `POST /api/flow_runs/set_states` carries.
+pub const MAX_PROPOSALS: usize = 1000;
+
+/// One proposal of `POST /api/flow_runs/set_states`: a [`SetState`] for the run `flow_run_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FlowRunProposal {
+    pub flow_run_id: Uuid,
+    pub state: StateCreate,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition_id: Option<Uuid>,
+}
+
+impl FlowRunProposal {
+    pub fn new(flow_run_id: Uuid, proposal: SetState) -> Self {
+        let SetState {
+            state,
+            force,
+            claim_token,
+            transition_id,
+        } = proposal;
+        Self {
+            flow_run_id,
+            state,
+            force,
+            claim_token,
+            transition_id,
+        }
+    }
+
+    /// The run, and the proposal as `set_state` takes it.
+    pub fn into_parts(self) -> (Uuid, SetState) {
+        let proposal = SetState {
+            state: self.state,
+            force: self.force,
+            claim_token: self.claim_token,
+            transition_id: self.transition_id,
+        };
+        (self.flow_run_id, proposal)
+    }
+}
+
+/// Body of `POST /api/flow_runs/set_states`: several runs' proposals in one call (at most
+/// [`MAX_PROPOSALS`]), each decided as `set_state` decides it, in the order given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetStates {
+    pub proposals: Vec<FlowRunProposal>,
+}
+
+/// What became of one proposal of `set_states`: the answer `set_state` would have given, or
+/// the error it would have answered (`{"error": {"code", "message", "details"}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalOutcome {
+    Result(SetStateResult),
+    Error(crate::error::ApiErrorDetail),
+}
+
+/// The answer of `set_states`: an outcome per proposal, in their order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetStatesResult {
+    pub results: Vec<ProposalOutcome>,
+}

@@ -74,12 +74,19 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = self.body();
-        if let ApiError::Internal(detail) = &self {
+impl ApiError {
+    /// The body a caller is sent; an internal error's detail is logged (not sent).
+    pub(crate) fn answer(&self) -> ErrorBody {
+        if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "request failed");
         }
+        self.body()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.answer();
         let status = StatusCode::from_u16(body.error.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(body)).into_response()

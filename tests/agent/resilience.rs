@@ -1,5 +1,6 @@
 //! What must survive: a server restart mid-run, two agents racing for 300 runs (each runs
-//! exactly once), an agent and its engine killed (the reaper ends the run).
+//! exactly once, with engine processes and with engines inside the agents), an agent and its
+//! engine killed (the reaper ends the run).
 
 use super::*;
 
@@ -36,6 +37,19 @@ async fn a_run_survives_a_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_execute_three_hundred_runs_exactly_once() {
+    exactly_once(&["--limit", "8"]).await;
+}
+
+/// The same with engines inside the agents, whose runs' state proposals travel together
+/// (`set_states`): many at once, each still decided and stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_in_agent_agents_execute_three_hundred_runs_exactly_once() {
+    exactly_once(&["--limit", "32", "--engine", "in-agent"]).await;
+}
+
+/// 300 runs through two agents started with `args`: each run's side effect happens once, and
+/// each run went Scheduled, Pending, Running, Completed once.
+async fn exactly_once(args: &[&str]) {
     const RUNS: usize = 300;
     let (_home, server, client) = start_server(&[]);
     let out_dir = tempfile::tempdir().unwrap();
@@ -49,8 +63,8 @@ async fn two_agents_execute_three_hundred_runs_exactly_once() {
     for _ in 0..RUNS {
         ids.push(run(&client, d, serde_json::json!({})).await.id);
     }
-    let _a = AgentProcess::start(&server, "default", &["--limit", "8", "--name", "a"]);
-    let _b = AgentProcess::start(&server, "default", &["--limit", "8", "--name", "b"]);
+    let _a = AgentProcess::start(&server, "default", &[args, &["--name", "a"]].concat());
+    let _b = AgentProcess::start(&server, "default", &[args, &["--name", "b"]].concat());
     for id in &ids {
         let done = finished(&client, *id, 180).await;
         assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
@@ -60,13 +74,26 @@ async fn two_agents_execute_three_hundred_runs_exactly_once() {
     let unique: HashSet<&str> = lines.iter().copied().collect();
     assert_eq!(lines.len(), RUNS, "each run's side effect happened once");
     assert_eq!(unique.len(), RUNS);
-    let agents: HashSet<Option<Uuid>> = {
-        let mut s = HashSet::new();
-        for id in &ids {
-            s.insert(client.read_flow_run(*id).await.unwrap().agent_id);
-        }
-        s
-    };
+    let mut agents = HashSet::new();
+    for id in &ids {
+        agents.insert(client.read_flow_run(*id).await.unwrap().agent_id);
+        let history: Vec<StateType> = client
+            .flow_run_states(*id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(
+            history,
+            [
+                StateType::Scheduled,
+                StateType::Pending,
+                StateType::Running,
+                StateType::Completed
+            ]
+        );
+    }
     assert_eq!(agents.len(), 2, "both agents took runs");
 }
 

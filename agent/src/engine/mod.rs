@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::logs::{LogShipper, RunLogger};
 use crate::process::{describe, plain_lines, run_streamed, Ended, FlowProcess};
+use crate::states::StateShipper;
 
 /// How the engine behaves.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub struct EngineOptions {
     /// Where the run's log lines go when several engines share one shipper (an agent running
     /// them inside itself); None: the run ships its own.
     pub logs: Option<LogShipper>,
+    /// Where the run's state proposals go when several engines share one sender (an agent
+    /// running them inside itself); None: a call each.
+    pub states: Option<StateShipper>,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +52,7 @@ impl Default for EngineOptions {
             code_cache: None,
             flow: FlowProcess::default(),
             logs: None,
+            states: None,
         }
     }
 }
@@ -105,9 +110,11 @@ pub(crate) fn parameter_env(params: &Parameters) -> BTreeMap<String, String> {
 /// (with stopping the flow) stays below the agent's own limit on a cancelled engine.
 const LOG_FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
-/// Proposes a state with the claim token; retries transport errors with the same transition id.
+/// Proposes a state with the claim token (through `via` when given); retries transport errors
+/// with the same transition id.
 pub(crate) async fn propose(
     client: &RigelClient,
+    via: Option<&StateShipper>,
     run_id: Uuid,
     token: Option<Uuid>,
     state: StateCreate,
@@ -121,7 +128,11 @@ pub(crate) async fn propose(
     let mut delay = Duration::from_millis(200);
     let mut attempts = 0;
     loop {
-        match client.set_flow_run_state(run_id, &body).await {
+        let answer = match via {
+            Some(shipper) => shipper.set_state(run_id, &body).await,
+            None => client.set_flow_run_state(run_id, &body).await,
+        };
+        match answer {
             Ok(r) => return Ok(r),
             Err(e) if e.is_transient() && attempts < 30 => {
                 attempts += 1;
@@ -193,7 +204,7 @@ pub async fn execute_run(
         };
         let mut state = StateCreate::new(kind);
         state.message = message;
-        let r = propose(client, run_id, token, state).await?;
+        let r = propose(client, opts.states.as_ref(), run_id, token, state).await?;
         if r.status != SetStateStatus::Accept {
             tracing::warn!(
                 "the server did not accept the final state: {}",
@@ -292,7 +303,8 @@ async fn execute_logged(
     }
     // RUNNING, honouring WAIT
     loop {
-        let r = propose(client, run.id, token, StateCreate::new(StateType::Running)).await?;
+        let running = StateCreate::new(StateType::Running);
+        let r = propose(client, opts.states.as_ref(), run.id, token, running).await?;
         match r.status {
             SetStateStatus::Accept => break,
             SetStateStatus::Wait => {

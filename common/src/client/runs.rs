@@ -3,12 +3,15 @@
 use reqwest::Method;
 use uuid::Uuid;
 
-use super::{ClientResult, RigelClient, Upserted};
+use super::{ClientError, ClientResult, RigelClient, Upserted};
+use crate::error::ErrorBody;
 use crate::flow_run::{
     DeploymentRunCreate, FlowRun, FlowRunCount, FlowRunCreate, FlowRunFilter, RunHeartbeat,
     RunHeartbeatAnswer,
 };
-use crate::state::{SetState, SetStateResult, State};
+use crate::state::{
+    FlowRunProposal, ProposalOutcome, SetState, SetStateResult, SetStatesResult, State,
+};
 use crate::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
 
 impl RigelClient {
@@ -56,6 +59,42 @@ impl RigelClient {
         body: &SetState,
     ) -> ClientResult<SetStateResult> {
         self.post(&format!("/flow_runs/{id}/set_state"), body).await
+    }
+
+    /// Several runs' proposals in one call (at most [`crate::state::MAX_PROPOSALS`]): an
+    /// answer per proposal, in their order, each what `set_flow_run_state` would have answered.
+    pub async fn set_flow_run_states(
+        &self,
+        proposals: &[FlowRunProposal],
+    ) -> ClientResult<Vec<ClientResult<SetStateResult>>> {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            proposals: &'a [FlowRunProposal],
+        }
+        let path = "/flow_runs/set_states";
+        let answer: SetStatesResult = self.post(path, &Body { proposals }).await?;
+        if answer.results.len() != proposals.len() {
+            return Err(ClientError::Protocol {
+                url: format!("{}{path}", self.base_url()),
+                status: 200,
+                detail: format!(
+                    "{} outcomes for {} proposals",
+                    answer.results.len(),
+                    proposals.len()
+                ),
+            });
+        }
+        Ok(answer
+            .results
+            .into_iter()
+            .map(|outcome| match outcome {
+                ProposalOutcome::Result(r) => Ok(r),
+                ProposalOutcome::Error(error) => Err(ClientError::Api {
+                    status: error.code.http_status(),
+                    body: ErrorBody { error },
+                }),
+            })
+            .collect())
     }
 
     /// Tells the server the run's process is alive; answers its state.

@@ -89,6 +89,36 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
             .map_err(|_| ApiError::Internal(format!("{what} was dropped unanswered")))?
     }
 
+    /// [`Self::submit`] for several requests, kept together and in order (one job writes
+    /// them all); answers in their order.
+    pub(crate) async fn submit_many(self: &Arc<Self>, requests: Vec<R>) -> Vec<ApiResult<A>> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        let mut answers = Vec::with_capacity(requests.len());
+        let first = {
+            let mut pending = self.pending();
+            let first = pending.is_empty();
+            for request in requests {
+                let (reply, answer) = oneshot::channel();
+                pending.push((request, reply));
+                answers.push(answer);
+            }
+            first
+        };
+        if first {
+            tokio::spawn(Arc::clone(self).write_pending());
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let what = self.what;
+            results.push(answer.await.unwrap_or_else(|_| {
+                Err(ApiError::Internal(format!("{what} was dropped unanswered")))
+            }));
+        }
+        results
+    }
+
     /// One writer job for everything pending when the writer gets to it.
     async fn write_pending(self: Arc<Self>) {
         type Replies<A> = Arc<Mutex<Vec<oneshot::Sender<ApiResult<A>>>>>;

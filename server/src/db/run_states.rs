@@ -355,6 +355,25 @@ pub async fn set_flow_run_state(
     Ok((result, flow_runs::decoded(updated).pop()))
 }
 
+/// `POST /api/flow_runs/set_states`: [`set_flow_run_state`] for each of `proposals`, in their
+/// order, written together.
+pub async fn set_flow_run_states(
+    db: &Db,
+    proposals: Vec<(Uuid, SetState)>,
+    now: DateTime<Utc>,
+) -> Vec<ApiResult<(SetStateResult, Option<FlowRun>)>> {
+    let proposals = proposals
+        .into_iter()
+        .map(|(id, proposal)| Proposal { id, proposal, now })
+        .collect();
+    db.state_changes
+        .submit_many(proposals)
+        .await
+        .into_iter()
+        .map(|answer| answer.map(|(result, updated)| (result, flow_runs::decoded(updated).pop())))
+        .collect()
+}
+
 /// Decides and writes the proposals; answers in their order. Proposals for the same run are
 /// taken in the order they came: a later one is decided on what the earlier one left.
 async fn set_states(

@@ -8,7 +8,8 @@ use rigel_common::flow_run::{
     FlowRun, FlowRunCount, FlowRunCreate, FlowRunFilter, RunHeartbeat, RunHeartbeatAnswer,
 };
 use rigel_common::state::{
-    SetState, SetStateResult, SetStateStatus, State as RunState, StateCreate,
+    ProposalOutcome, SetState, SetStateResult, SetStateStatus, SetStates, SetStatesResult,
+    State as RunState, StateCreate, MAX_PROPOSALS,
 };
 use rigel_common::validation::{validate_name, FieldError};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +17,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::db::{flow_runs, run_states};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
 
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(count_flow_runs))
         .routes(routes!(flow_run_states))
         .routes(routes!(set_flow_run_state))
+        .routes(routes!(set_flow_run_states))
         .routes(routes!(flow_run_heartbeat))
 }
 
@@ -165,6 +167,69 @@ async fn set_flow_run_state(
         s.events.flow_run_state(run, &run.state, false);
     }
     Ok(Json(result))
+}
+
+/// Several runs' proposals in one call: each is decided as `set_state` decides it, in the
+/// order given (a later proposal for a run sees what an earlier one did), and gets its own
+/// outcome — its answer, or the error `set_state` would have answered. At most 1,000.
+#[utoipa::path(post, path = "/flow_runs/set_states", tag = "flow runs",
+    request_body = SetStates,
+    responses((status = 200, body = SetStatesResult), (status = 422, body = ErrorBody)))]
+async fn set_flow_run_states(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<SetStates>,
+) -> ApiResult<Json<SetStatesResult>> {
+    if body.proposals.len() > MAX_PROPOSALS {
+        return Err(ApiError::invalid(
+            "proposals",
+            format!(
+                "{} proposals; at most {MAX_PROPOSALS} fit in one call",
+                body.proposals.len()
+            ),
+        ));
+    }
+    // proposals with an invalid state are answered as such; the others are written together
+    let mut outcomes: Vec<Option<ProposalOutcome>> = Vec::with_capacity(body.proposals.len());
+    let mut valid = Vec::with_capacity(body.proposals.len());
+    for (i, proposal) in body.proposals.into_iter().enumerate() {
+        let (id, proposal) = proposal.into_parts();
+        match validate_state(&format!("proposals[{i}].state"), &proposal.state) {
+            Ok(()) => {
+                outcomes.push(None);
+                valid.push((id, proposal));
+            }
+            Err(e) => outcomes.push(Some(ProposalOutcome::Error(
+                ApiError::from(e).answer().error,
+            ))),
+        }
+    }
+    let answers = run_states::set_flow_run_states(&s.db, valid, s.now()).await;
+    let mut answers = answers.into_iter();
+    let mut accepted = false;
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| match answers.next() {
+                Some(Ok((result, updated))) => {
+                    accepted |= result.status == SetStateStatus::Accept;
+                    if let Some(run) = &updated {
+                        s.events.flow_run_state(run, &run.state, false);
+                    }
+                    ProposalOutcome::Result(result)
+                }
+                Some(Err(e)) => ProposalOutcome::Error(e.answer().error),
+                None => ProposalOutcome::Error(
+                    ApiError::Internal("a proposal went unanswered".into())
+                        .answer()
+                        .error,
+                ),
+            })
+        })
+        .collect();
+    if accepted {
+        s.notifier.runs_changed();
+    }
+    Ok(Json(SetStatesResult { results }))
 }
 
 /// The executing process is alive. Answers the run's state (a CANCELLING run should stop) and

@@ -201,3 +201,52 @@ async fn unreachable_server_is_reported_as_such() {
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("rigel server start"), "{err}");
 }
+
+/// `set_flow_run_states`: an answer per proposal; a proposal the server refused with an error
+/// comes back as the `ClientError` `set_flow_run_state` would have returned.
+#[tokio::test]
+async fn several_proposals_come_back_one_answer_each() {
+    use rigel_common::flow_run::FlowRunCreate;
+    use rigel_common::state::{FlowRunProposal, SetState, SetStateStatus, StateCreate, StateType};
+
+    let srv = start().await;
+    let c = &srv.client;
+    let (flow, _) = c
+        .create_flow(&FlowCreate {
+            name: "f".into(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    let (run, _) = c
+        .create_flow_run(&FlowRunCreate {
+            flow_id: Some(flow.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = SetState {
+        state: StateCreate::new(StateType::Pending),
+        force: false,
+        claim_token: None,
+        transition_id: None,
+    };
+    let missing = uuid::Uuid::now_v7();
+    let answers = c
+        .set_flow_run_states(&[
+            FlowRunProposal::new(run.id, pending.clone()),
+            FlowRunProposal::new(missing, pending.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0].as_ref().unwrap().status, SetStateStatus::Accept);
+    let err = answers[1].as_ref().unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Api { status: 404, .. }),
+        "{err:?}"
+    );
+    assert!(c.set_flow_run_states(&[]).await.unwrap().is_empty());
+    srv.stop().await;
+}

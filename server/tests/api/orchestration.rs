@@ -487,3 +487,77 @@ async fn task_runs_follow_the_rules_without_claims() {
     let (s, e) = app.post("/api/task_runs/filter", json!({})).await;
     assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
 }
+
+/// `set_states`: each proposal is decided as `set_state` would, in the order given, with its
+/// own outcome; one bad proposal costs only itself.
+#[tokio::test]
+async fn several_runs_proposals_in_one_call_each_get_their_own_outcome() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let a = run_of(&app, &d, json!({})).await;
+    let b = run_of(&app, &d, json!({})).await;
+    let missing = "0190a2b4-0000-7000-8000-000000000000";
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/set_states",
+            json!({"proposals": [
+                {"flow_run_id": a["id"], "state": {"type": "PENDING"}},
+                {"flow_run_id": b["id"], "state": {"type": "PENDING", "name": ""}},
+                {"flow_run_id": missing, "state": {"type": "PENDING"}},
+                // decided after the first: a second claim of the same run
+                {"flow_run_id": a["id"], "state": {"type": "PENDING"}},
+                {"flow_run_id": b["id"], "state": {"type": "PENDING"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5, "{r}");
+    let first = &results[0]["result"];
+    assert_eq!(first["status"], "ACCEPT", "{r}");
+    let token = first["details"]["claim_token"].as_str().unwrap();
+    assert_eq!(results[1]["error"]["code"], "validation_error", "{r}");
+    assert_eq!(
+        results[1]["error"]["details"]["field"],
+        "proposals[1].state.name"
+    );
+    assert_eq!(results[2]["error"]["code"], "not_found", "{r}");
+    assert_eq!(results[3]["result"]["status"], "ABORT", "{r}");
+    assert_eq!(results[4]["result"]["status"], "ACCEPT", "{r}");
+    // what was accepted is stored, with its history, as through set_state
+    let run = read(&app, &a).await;
+    assert_eq!(run["state"]["type"], "PENDING");
+    assert_eq!(states(&app, &a).await, ["SCHEDULED", "PENDING"]);
+    assert_eq!(states(&app, &b).await, ["SCHEDULED", "PENDING"]);
+    let r = set_state(
+        &app,
+        &a,
+        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
+    )
+    .await;
+    assert_eq!(r["status"], "ACCEPT", "{r}");
+
+    // an empty call is answered empty; too many proposals, or a malformed one, fail the call
+    let (s, r) = app
+        .post("/api/flow_runs/set_states", json!({"proposals": []}))
+        .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({"results": []})));
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"flow_run_id": b["id"], "state": {"type": "RUNNING"}}))
+        .collect();
+    let (s, r) = app
+        .post("/api/flow_runs/set_states", json!({ "proposals": many }))
+        .await;
+    let field = assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "proposals");
+    assert!(r["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("at most 1000")));
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/set_states",
+            json!({"proposals": [{"flow_run_id": b["id"], "state": {"type": "RUNNING"}, "colour": 1}]}),
+        )
+        .await;
+    assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+}

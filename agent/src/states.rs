@@ -1,0 +1,123 @@
+//! State proposals of many runs sent together. An agent running engines inside itself has
+//! dozens of runs moving to RUNNING and to their final states at once; one task carries the
+//! proposals that wait while a call is out in the next `set_states` call, instead of a call
+//! each. An idle agent's proposal goes out at once, alone.
+//!
+//! Each proposal still gets its own answer. When a whole call fails (the server is away, or is
+//! an older one without `set_states`), the proposals it carried are sent one by one, so each
+//! gets the error its own call gives — the engine's retry rules then apply to it unchanged.
+
+use rigel_common::client::{ClientError, ClientResult, RigelClient};
+use rigel_common::state::{FlowRunProposal, SetState, SetStateResult, MAX_PROPOSALS};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Proposals waiting for the sender; beyond that, proposers wait for room.
+const QUEUE: usize = 4096;
+
+struct Pending {
+    run_id: Uuid,
+    proposal: SetState,
+    reply: oneshot::Sender<ClientResult<SetStateResult>>,
+}
+
+/// Sends runs' state proposals, several per call; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StateShipper {
+    tx: mpsc::Sender<Pending>,
+    client: RigelClient,
+}
+
+impl StateShipper {
+    /// Starts the sending task (it ends when the last clone is dropped).
+    pub fn start(client: RigelClient) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(ship(client.clone(), rx));
+        Self { tx, client }
+    }
+
+    /// Proposes `proposal` for the run, in the next call; answers as `set_flow_run_state`.
+    pub async fn set_state(
+        &self,
+        run_id: Uuid,
+        proposal: &SetState,
+    ) -> ClientResult<SetStateResult> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            run_id,
+            proposal: proposal.clone(),
+            reply,
+        };
+        if self.tx.send(pending).await.is_ok() {
+            if let Ok(answer) = answer.await {
+                return answer;
+            }
+        }
+        // the sender is gone (its runtime is shutting down): on our own
+        self.client.set_flow_run_state(run_id, proposal).await
+    }
+}
+
+async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::new();
+    // false once the server has shown it has no `set_states`
+    let mut together = true;
+    while rx.recv_many(&mut batch, MAX_PROPOSALS).await > 0 {
+        let proposals = std::mem::take(&mut batch);
+        let proposals = if together && proposals.len() > 1 {
+            match send_together(&client, proposals).await {
+                Ok(()) => continue,
+                Err((e, proposals)) => {
+                    let missing = matches!(
+                        e,
+                        ClientError::Api {
+                            status: 404 | 405,
+                            ..
+                        } | ClientError::Protocol {
+                            status: 404 | 405,
+                            ..
+                        }
+                    );
+                    if missing {
+                        tracing::warn!("the server has no set_states ({e}); sending state proposals one by one");
+                        together = false;
+                    }
+                    proposals
+                }
+            }
+        } else {
+            proposals
+        };
+        // one call each, side by side: every proposal gets its own answer (or error)
+        let mut calls = tokio::task::JoinSet::new();
+        for p in proposals {
+            let client = client.clone();
+            calls.spawn(async move {
+                let answer = client.set_flow_run_state(p.run_id, &p.proposal).await;
+                let _ = p.reply.send(answer);
+            });
+        }
+        while calls.join_next().await.is_some() {}
+    }
+}
+
+/// One `set_states` call for all of `proposals`, answering each; gives them back with the
+/// call's error when it failed as a whole.
+async fn send_together(
+    client: &RigelClient,
+    proposals: Vec<Pending>,
+) -> Result<(), (ClientError, Vec<Pending>)> {
+    let body: Vec<FlowRunProposal> = proposals
+        .iter()
+        .map(|p| FlowRunProposal::new(p.run_id, p.proposal.clone()))
+        .collect();
+    match client.set_flow_run_states(&body).await {
+        Ok(answers) => {
+            for (p, answer) in proposals.into_iter().zip(answers) {
+                let _ = p.reply.send(answer);
+            }
+            Ok(())
+        }
+        Err(e) => Err((e, proposals)),
+    }
+}
