@@ -149,10 +149,37 @@ mod tests {
         assert_eq!(serve(input.as_bytes(), Duration::from_millis(300)), 1);
         let status = flow.wait().unwrap();
         assert!(!status.success(), "the flow was stopped");
-        assert!(
-            killpg(Pid::from_raw(pid as i32), None).is_err(),
-            "its group is gone"
-        );
+        // its `sleep` too (whose zombie lasts until init reaps it: only live ones count)
+        let pgid = i32::try_from(pid).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !live_members(pgid).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(live_members(pgid), Vec::<i32>::new(), "its group is gone");
+    }
+
+    /// The processes of group `pgid` that are not zombies.
+    fn live_members(pgid: i32) -> Vec<i32> {
+        let mut live = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // after the command's closing parenthesis: state, parent, group
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str()) {
+                live.push(pid);
+            }
+        }
+        live
     }
 
     #[test]
