@@ -33,12 +33,25 @@ async fn health_and_openapi() {
         "/api/blocks/{id}/set_default",
         "/api/blocks/clear_default",
         "/api/blocks/{id}/data/{key}",
+        "/api/flow_runs/{id}/set_state",
+        "/api/flow_runs/set_states",
     ] {
         assert!(paths.contains_key(p), "openapi lacks {p}");
     }
     assert!(doc["paths"]["/api/deployments/{id}"]["patch"].is_object());
     assert!(doc["components"]["schemas"]["DeploymentCreate"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    for schema in [
+        "SetStates",
+        "FlowRunProposal",
+        "SetStatesResult",
+        "ProposalOutcome",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "openapi lacks {schema}"
+        );
+    }
 }
 
 #[tokio::test]
