@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 
-use super::writer::Writer;
+use super::writer::{in_write_job, nested_write, Writer};
 use crate::error::{ApiError, ApiResult};
 
 /// Writes a group of requests; answers them in the order given, one answer each. An `Err`
@@ -72,6 +72,10 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
     /// Writes `request` with whatever else is pending when the writer gets to it; answers once
     /// that is committed.
     pub(crate) async fn submit(self: &Arc<Self>, request: R) -> ApiResult<A> {
+        if in_write_job() {
+            // the job that would write it waits for this one: it would never run
+            return Err(nested_write());
+        }
         let (reply, answer) = oneshot::channel();
         let first = {
             let mut pending = self.pending();
@@ -92,6 +96,9 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
     /// [`Self::submit`] for several requests, kept together and in order (one job writes
     /// them all); answers in their order.
     pub(crate) async fn submit_many(self: &Arc<Self>, requests: Vec<R>) -> Vec<ApiResult<A>> {
+        if in_write_job() {
+            return requests.iter().map(|_| Err(nested_write())).collect();
+        }
         if requests.is_empty() {
             return Vec::new();
         }

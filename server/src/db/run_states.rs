@@ -183,8 +183,8 @@ fn change(
 const CHUNK: usize = 64;
 
 /// Writes the changes — history rows, then the runs — in one round trip, all or nothing, and
-/// returns the updated runs in the order given. The outer `Err` means the connection is in an
-/// unknown state (a failed statement could not be undone): the caller's job must fail.
+/// returns the updated runs in the order given. The outer `Err` means the caller's job must
+/// fail: a failed statement could not be undone, or something was written that must not stay.
 async fn write_chunk(
     conn: &mut SqliteConnection,
     changes: &[Change],
@@ -254,18 +254,22 @@ async fn write_chunk(
             return Ok(Err(e.into()));
         }
     };
-    if changes.len() == 1 {
-        return Ok(Ok(rows));
+    // Every run was read in this transaction, so each comes back; one that did not would mean
+    // its history row was written without it, and that must not be committed: the whole job
+    // fails (the outer error) rather than this chunk being retried.
+    let lost = || ApiError::Internal("a state change wrote no run".into());
+    if let [only] = changes {
+        return match rows.as_slice() {
+            [row] if row.id == only.id => Ok(Ok(rows)),
+            _ => Err(lost()),
+        };
     }
     let mut by_id: HashMap<Uuid, FlowRunRow> = rows.into_iter().map(|r| (r.id, r)).collect();
-    Ok(changes
+    let rows = changes
         .iter()
-        .map(|c| {
-            by_id
-                .remove(&c.id)
-                .ok_or_else(|| flow_runs::not_found(c.id))
-        })
-        .collect())
+        .map(|c| by_id.remove(&c.id).ok_or_else(lost))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Ok(rows))
 }
 
 /// Writes the changes in chunks; the updated runs come back in the order given. On an error,
@@ -750,6 +754,39 @@ mod tests {
                 [StateType::Scheduled, StateType::Pending]
             );
         }
+        db.close().await;
+    }
+
+    /// A proposal made from inside a write job would wait for a job queued behind that one:
+    /// it is refused instead of hanging.
+    #[tokio::test]
+    async fn a_proposal_from_inside_a_write_job_is_refused() {
+        let (_dir, db) = open().await;
+        let id = runs(&db, 1).await[0];
+        let inner = db.clone();
+        let answers = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            db.writer.run(move |_| {
+                Box::pin(async move {
+                    let one = propose(id, StateType::Pending);
+                    let single = inner.state_changes.submit(one).await.map(|_| ());
+                    let many = inner
+                        .state_changes
+                        .submit_many(vec![propose(id, StateType::Pending)])
+                        .await;
+                    Ok((
+                        single,
+                        many.into_iter().map(|a| a.map(|_| ())).collect::<Vec<_>>(),
+                    ))
+                })
+            }),
+        )
+        .await
+        .expect("the writer deadlocked")
+        .unwrap();
+        assert!(matches!(answers.0, Err(ApiError::Internal(_))));
+        assert!(matches!(answers.1.as_slice(), [Err(ApiError::Internal(_))]));
+        assert_eq!(history_of(&db, id).await, [StateType::Scheduled]);
         db.close().await;
     }
 }

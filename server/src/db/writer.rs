@@ -39,7 +39,7 @@ pub(crate) fn in_write_job() -> bool {
     IN_WRITE_JOB.try_with(|_| ()).is_ok()
 }
 
-fn nested_write() -> ApiError {
+pub(crate) fn nested_write() -> ApiError {
     ApiError::Internal("a write job tried to start another write (it would deadlock)".into())
 }
 
