@@ -1,11 +1,22 @@
 //! What must survive: a server restart mid-run, two agents racing for 300 runs (each runs
-//! exactly once, with engine processes and with engines inside the agents), an agent and its
-//! engine killed (the reaper ends the run).
+//! exactly once) — each with engine processes and with engines inside the agents — and an
+//! agent and its engine killed (the reaper ends the run).
 
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_survives_a_server_restart() {
+    survives_a_server_restart(&[]).await;
+}
+
+/// The same with the engine inside the agent: its last log line and final state go through the
+/// agent's shared senders, whose calls fail while the server is away and are retried after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_agent_run_survives_a_server_restart() {
+    survives_a_server_restart(&["--engine", "in-agent"]).await;
+}
+
+async fn survives_a_server_restart(agent_args: &[&str]) {
     let home = tempfile::tempdir().unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -16,15 +27,16 @@ async fn a_run_survives_a_server_restart() {
     let d = deploy(
         &client,
         "steady",
-        "#!/bin/sh\necho before\nsleep 3\necho after\n",
+        "#!/bin/sh\necho before\nsleep 1\necho after\n",
         None,
     )
     .await;
-    let _agent = AgentProcess::start(&server, "default", &[]);
+    let _agent = AgentProcess::start(&server, "default", agent_args);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
+    // the flow ends, and its last line and final state are sent, while the server is away
     assert!(server.terminate());
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let _server = ServerProcess::start_with(home.path(), &["--port", &port]);
     let done = finished(&client, r.id, 40).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
