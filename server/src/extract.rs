@@ -55,11 +55,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ApiError::BadRequest(format!("malformed JSON body: {inner}"))
             }
             serde_json::error::Category::Io | serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                ApiError::invalid(field, strip_position(&inner.to_string()))
+                let message = strip_position(&inner.to_string());
+                let mut field = if path == "." { String::new() } else { path };
+                // the path names the object a required field is missing from; name the field
+                if let Some(missing) = missing_field(&message) {
+                    field = if field.is_empty() {
+                        missing.to_string()
+                    } else {
+                        format!("{field}.{missing}")
+                    };
+                }
+                ApiError::invalid(field, message)
             }
         }
     })
+}
+
+/// The field of serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split_once('`')
+        .map(|(name, _)| name)
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.

@@ -284,7 +284,7 @@ async fn bad_input_names_the_field() {
             json!({"name": "a", "work_queue_name": "q<"}),
             "work_queue_name",
         ),
-        (json!({"name": "a"}), ""),
+        (json!({"name": "a"}), "work_queue_name"),
         (
             json!({"name": "a", "work_queue_name": "q", "queue": "q"}),
             "queue",
@@ -306,13 +306,6 @@ async fn bad_input_names_the_field() {
         let (s, e) = app.post("/api/agents/", body.clone()).await;
         let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
         assert_eq!(field, want, "{body}: {e}");
-        if want.is_empty() {
-            let message = e["error"]["message"].as_str().unwrap();
-            assert!(
-                message.contains("work_queue_name"),
-                "missing field named: {e}"
-            );
-        }
     }
 
     let a = register(&app, "agent-1", "default").await;

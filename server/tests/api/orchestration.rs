@@ -308,7 +308,7 @@ async fn set_state_bad_input() {
     let run = run_of(&app, &d, json!({})).await;
     let path = format!("/api/flow_runs/{}/set_state", run["id"].as_str().unwrap());
     for (body, field) in [
-        (json!({}), ""),
+        (json!({}), "state"),
         (json!({"state": {"type": "DONE"}}), "state.type"),
         (
             json!({"state": {"type": "RUNNING", "name": ""}}),
@@ -560,4 +560,21 @@ async fn several_runs_proposals_in_one_call_each_get_their_own_outcome() {
         )
         .await;
     assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+}
+
+/// A required field that is missing is named, with where it is missing from.
+#[tokio::test]
+async fn a_missing_field_is_named_with_its_path() {
+    let app = TestApp::new().await;
+    let (s, r) = app.post("/api/flow_runs/set_states", json!({})).await;
+    let field = assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "proposals", "{r}");
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/set_states",
+            json!({"proposals": [{"flow_run_id": "0190a2b4-0000-7000-8000-000000000000", "state": {}}]}),
+        )
+        .await;
+    let field = assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "proposals[0].state.type", "{r}");
 }

@@ -143,7 +143,7 @@ async fn bad_queue_input() {
             json!({"agent_id": "0190a0a0-0000-7000-8000-000000000000"}),
             "agent_id",
         ),
-        (json!({}), ""),
+        (json!({}), "agent_id"),
     ] {
         let (s, e) = app.post(&format!("{base}/claim"), body.clone()).await;
         assert_eq!(
