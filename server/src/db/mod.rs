@@ -198,6 +198,35 @@ pub fn push_tags_superset(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, ta
         .push(")))");
 }
 
+/// What the database modules' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use uuid::Uuid;
+
+    use super::Db;
+
+    /// A database of its own, in a folder that lives as long as the returned handle to it.
+    pub(crate) async fn scratch_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let db = Db::open(&url).await.unwrap();
+        (dir, db)
+    }
+
+    /// A flow named 'f' for runs to belong to; its id.
+    pub(crate) async fn a_flow(db: &Db) -> Uuid {
+        let flow = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO flow (id, name, tags, created, updated) VALUES (?, 'f', '[]', 0, 0)",
+        )
+        .bind(flow)
+        .execute(&db.write)
+        .await
+        .unwrap();
+        flow
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::future::{poll_fn, Future};
@@ -210,9 +239,7 @@ mod tests {
     /// leave the write connection inside a transaction: the writes after it would never commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cancelled_begin_leaves_no_transaction_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("cancel.db").display());
-        let db = Db::open(&url).await.unwrap();
+        let (_dir, db) = testing::scratch_db().await;
         sqlx::query("CREATE TABLE scratch (n INTEGER NOT NULL)")
             .execute(&db.write)
             .await

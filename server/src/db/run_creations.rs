@@ -290,7 +290,7 @@ mod tests {
     use rigel_common::state::StateCreate;
 
     use super::*;
-    use crate::db::Db;
+    use crate::db::testing;
 
     fn new_run(flow_id: Uuid) -> NewRun {
         NewRun {
@@ -309,17 +309,8 @@ mod tests {
     /// A multi-row INSERT that fails is retried row by row: only the bad row's request fails.
     #[tokio::test]
     async fn a_failing_row_fails_only_its_own_request() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        let db = Db::open(&url).await.unwrap();
-        let flow = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO flow (id, name, tags, created, updated) VALUES (?, 'f', '[]', 0, 0)",
-        )
-        .bind(flow)
-        .execute(&db.write)
-        .await
-        .unwrap();
+        let (_dir, db) = testing::scratch_db().await;
+        let flow = testing::a_flow(&db).await;
         let missing = Uuid::now_v7();
         let now = Utc::now();
         // 37 rows: a chunk of 32 holding the bad one, then 4 and 1

@@ -606,24 +606,11 @@ mod tests {
     use rigel_common::flow_run::FlowRunCreate;
 
     use super::*;
-
-    async fn open() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let db = Db::open(&url).await.unwrap();
-        (dir, db)
-    }
+    use crate::db::testing;
 
     /// `n` Scheduled runs of one flow.
     async fn runs(db: &Db, n: usize) -> Vec<Uuid> {
-        let flow = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO flow (id, name, tags, created, updated) VALUES (?, 'f', '[]', 0, 0)",
-        )
-        .bind(flow)
-        .execute(&db.write)
-        .await
-        .unwrap();
+        let flow = testing::a_flow(db).await;
         let body = FlowRunCreate {
             flow_id: Some(flow),
             ..Default::default()
@@ -670,7 +657,7 @@ mod tests {
     /// second claim of a run in the same group sees the first and is refused, not accepted twice.
     #[tokio::test]
     async fn proposals_written_together_are_answered_each_on_its_own() {
-        let (_dir, db) = open().await;
+        let (_dir, db) = testing::scratch_db().await;
         // 70 runs: written in chunks of 64, 4 and 2
         let ids = runs(&db, 70).await;
         let missing = Uuid::now_v7();
@@ -720,7 +707,7 @@ mod tests {
     /// its first attempt was.
     #[tokio::test]
     async fn a_retried_transition_in_a_group_is_answered_as_before() {
-        let (_dir, db) = open().await;
+        let (_dir, db) = testing::scratch_db().await;
         let ids = runs(&db, 4).await;
         let tid = Uuid::now_v7();
         let mut first = propose(ids[0], StateType::Pending);
@@ -761,7 +748,7 @@ mod tests {
     /// it is refused instead of hanging.
     #[tokio::test]
     async fn a_proposal_from_inside_a_write_job_is_refused() {
-        let (_dir, db) = open().await;
+        let (_dir, db) = testing::scratch_db().await;
         let id = runs(&db, 1).await[0];
         let inner = db.clone();
         let answers = tokio::time::timeout(

@@ -343,9 +343,7 @@ mod tests {
     use crate::db::Db;
 
     async fn scratch_db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("writer.db").display());
-        let db = Db::open(&url).await.unwrap();
+        let (dir, db) = crate::db::testing::scratch_db().await;
         sqlx::query(
             "CREATE TABLE scratch (job INTEGER NOT NULL, part INTEGER NOT NULL,
              PRIMARY KEY (job, part))",
