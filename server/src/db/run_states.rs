@@ -136,8 +136,6 @@ struct Change {
     work_queue_id: Option<Uuid>,
     claim_token: Option<Uuid>,
     transition_id: Option<Uuid>,
-    /// When it was decided (the run's `updated`).
-    now: i64,
 }
 
 fn change(
@@ -174,7 +172,6 @@ fn change(
         work_queue_id,
         claim_token,
         transition_id,
-        now: to_micros(now),
     })
 }
 
@@ -208,7 +205,7 @@ async fn write_chunk(
     });
     qb.push(
         "; WITH v (v_id, v_type, v_name, v_timestamp, v_message, v_scheduled, v_run_count,
-         v_start, v_end, v_total, v_expected, v_next, v_agent, v_queue, v_token, v_updated) AS (",
+         v_start, v_end, v_total, v_expected, v_next, v_agent, v_queue, v_token) AS (",
     );
     qb.push_values(changes, |mut b, c| {
         b.push_bind(c.id)
@@ -225,8 +222,7 @@ async fn write_chunk(
             .push_bind(c.times.next_scheduled_start_time)
             .push_bind(c.agent_id)
             .push_bind(c.work_queue_id)
-            .push_bind(c.claim_token)
-            .push_bind(c.now);
+            .push_bind(c.claim_token);
     });
     qb.push(format!(
         ") UPDATE flow_run SET state_type = v_type, state_name = v_name,
@@ -234,7 +230,7 @@ async fn write_chunk(
          state_scheduled_time = v_scheduled, run_count = v_run_count, start_time = v_start,
          end_time = v_end, total_run_time = v_total, expected_start_time = v_expected,
          next_scheduled_start_time = v_next, agent_id = v_agent, work_queue_id = v_queue,
-         claim_token = v_token, updated = v_updated
+         claim_token = v_token, updated = v_timestamp
          FROM v WHERE flow_run.id = v.v_id RETURNING {COLUMNS}; RELEASE changes"
     ));
     // a slot in the statement cache for each power-of-two size, not for every length
@@ -348,19 +344,15 @@ pub async fn set_flow_run_state(
     proposal: &SetState,
     now: DateTime<Utc>,
 ) -> ApiResult<(SetStateResult, Option<FlowRun>)> {
-    let proposal = Proposal {
-        id,
-        proposal: proposal.clone(),
-        now,
-    };
-    let (result, updated) = db.state_changes.submit(proposal).await?;
-    // decoded outside the writer, which other writes are waiting for; a failure costs the event
-    // only, never the answer
-    Ok((result, flow_runs::decoded(updated).pop()))
+    let answer = set_flow_run_states(db, vec![(id, proposal.clone())], now).await;
+    answer
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(ApiError::Internal("a state proposal was lost".into())))
 }
 
 /// `POST /api/flow_runs/set_states`: [`set_flow_run_state`] for each of `proposals`, in their
-/// order, written together.
+/// order, written together (with whatever other proposals are waiting).
 pub async fn set_flow_run_states(
     db: &Db,
     proposals: Vec<(Uuid, SetState)>,
@@ -374,6 +366,8 @@ pub async fn set_flow_run_states(
         .submit_many(proposals)
         .await
         .into_iter()
+        // decoded outside the writer, which other writes are waiting for; a failure costs the
+        // event only, never the answer
         .map(|answer| answer.map(|(result, updated)| (result, flow_runs::decoded(updated).pop())))
         .collect()
 }

@@ -159,14 +159,19 @@ async fn set_flow_run_state(
 ) -> ApiResult<Json<SetStateResult>> {
     validate_state("state", &body.state)?;
     let (result, updated) = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
-    if result.status == SetStateStatus::Accept {
+    if announce(&s, &result, updated.as_ref()) {
         s.notifier.runs_changed();
     }
-    // only a call that moved the run announces it (not a replayed transition)
-    if let Some(run) = &updated {
+    Ok(Json(result))
+}
+
+/// Publishes the state event of a run a proposal moved (not of a replayed transition, which
+/// moved nothing); whether the proposal was accepted.
+fn announce(s: &AppState, result: &SetStateResult, updated: Option<&FlowRun>) -> bool {
+    if let Some(run) = updated {
         s.events.flow_run_state(run, &run.state, false);
     }
-    Ok(Json(result))
+    result.status == SetStateStatus::Accept
 }
 
 /// Several runs' proposals in one call: each is decided as `set_state` decides it, in the
@@ -211,10 +216,7 @@ async fn set_flow_run_states(
         .map(|outcome| {
             outcome.unwrap_or_else(|| match answers.next() {
                 Some(Ok((result, updated))) => {
-                    accepted |= result.status == SetStateStatus::Accept;
-                    if let Some(run) = &updated {
-                        s.events.flow_run_state(run, &run.state, false);
-                    }
+                    accepted |= announce(&s, &result, updated.as_ref());
                     ProposalOutcome::Result(result)
                 }
                 Some(Err(e)) => ProposalOutcome::Error(e.answer().error),
