@@ -72,31 +72,15 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
     /// Writes `request` with whatever else is pending when the writer gets to it; answers once
     /// that is committed.
     pub(crate) async fn submit(self: &Arc<Self>, request: R) -> ApiResult<A> {
-        if in_write_job() {
-            // the job that would write it waits for this one: it would never run
-            return Err(nested_write());
-        }
-        let (reply, answer) = oneshot::channel();
-        let first = {
-            let mut pending = self.pending();
-            pending.push((request, reply));
-            pending.len() == 1
-        };
-        if first {
-            // A task of its own, so that the requests it carries are answered even if the
-            // request that started it goes away.
-            tokio::spawn(Arc::clone(self).write_pending());
-        }
-        let what = self.what;
-        answer
-            .await
-            .map_err(|_| ApiError::Internal(format!("{what} was dropped unanswered")))?
+        let answer = self.submit_many(vec![request]).await.pop();
+        answer.unwrap_or_else(|| Err(self.lost()))
     }
 
     /// [`Self::submit`] for several requests, kept together and in order (one job writes
     /// them all); answers in their order.
     pub(crate) async fn submit_many(self: &Arc<Self>, requests: Vec<R>) -> Vec<ApiResult<A>> {
         if in_write_job() {
+            // the job that would write them waits for this one: it would never run
             return requests.iter().map(|_| Err(nested_write())).collect();
         }
         if requests.is_empty() {
@@ -114,16 +98,19 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
             first
         };
         if first {
+            // A task of its own, so that the requests it carries are answered even if the
+            // request that started it goes away.
             tokio::spawn(Arc::clone(self).write_pending());
         }
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
-            let what = self.what;
-            results.push(answer.await.unwrap_or_else(|_| {
-                Err(ApiError::Internal(format!("{what} was dropped unanswered")))
-            }));
+            results.push(answer.await.unwrap_or_else(|_| Err(self.lost())));
         }
         results
+    }
+
+    fn lost(&self) -> ApiError {
+        ApiError::Internal(format!("{} was lost unanswered", self.what))
     }
 
     /// One writer job for everything pending when the writer gets to it.
@@ -150,9 +137,7 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
             Ok(answers) => {
                 let mut answers = answers.into_iter();
                 for reply in senders {
-                    let answer = answers.next().unwrap_or_else(|| {
-                        Err(ApiError::Internal(format!("{} was lost", self.what)))
-                    });
+                    let answer = answers.next().unwrap_or_else(|| Err(self.lost()));
                     let _ = reply.send(answer);
                 }
             }
