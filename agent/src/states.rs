@@ -84,17 +84,7 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Pending>) {
             match send_together(&client, proposals).await {
                 Ok(()) => continue,
                 Err((e, back)) => {
-                    let missing = matches!(
-                        e,
-                        ClientError::Api {
-                            status: 404 | 405,
-                            ..
-                        } | ClientError::Protocol {
-                            status: 404 | 405,
-                            ..
-                        }
-                    );
-                    if missing {
+                    if matches!(e.status(), Some(404 | 405)) {
                         tracing::warn!("the server has no set_states ({e}); sending state proposals one by one");
                         together = false;
                     } else {

@@ -71,11 +71,14 @@ impl ClientError {
     /// a connection dropped mid-answer) or the server failed (HTTP 5xx). False for 4xx API errors
     /// and for answers below 500 that aren't Rigel's API.
     pub fn is_transient(&self) -> bool {
+        self.status().is_none_or(|status| status >= 500)
+    }
+
+    /// The HTTP status of the answer, when one came.
+    pub fn status(&self) -> Option<u16> {
         match self {
-            ClientError::Unreachable { .. } | ClientError::Http { .. } => true,
-            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
-                *status >= 500
-            }
+            ClientError::Unreachable { .. } | ClientError::Http { .. } => None,
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
         }
     }
 }
