@@ -408,12 +408,7 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
         lines.iter().any(|l| l.message == "sleeping").then_some(())
     })
     .await;
-    let out = std::process::Command::new(support::rigel_bin())
-        .args(["flow-run", "cancel", &r.id.to_string()])
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    server.cli_ok(&["flow-run", "cancel", &r.id.to_string()]);
     let done = finished(&client, r.id).await;
     assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
 }

@@ -104,16 +104,7 @@ async fn all_logs(client: &RigelClient, id: Uuid) -> Vec<String> {
 
 /// `rigel flow-run cancel ID`, which must succeed.
 fn cancel_with_cli(server: &ServerProcess, id: Uuid) {
-    let out = std::process::Command::new(support::rigel_bin())
-        .args(["flow-run", "cancel", &id.to_string()])
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.cli_ok(&["flow-run", "cancel", &id.to_string()]);
 }
 
 /// The run was ended by the server's reaper: nobody heartbeated it any more.

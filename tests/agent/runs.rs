@@ -6,16 +6,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_hello_world_runs_through_an_agent() {
     let (_home, server, client) = start_server(&[]);
-    let out = std::process::Command::new(support::rigel_bin())
-        .args(["deployment", "create", &example("three-deployments.yaml")])
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.cli_ok(&["deployment", "create", &example("three-deployments.yaml")]);
     let _agent = AgentProcess::start(&server, "default", &[]);
     let d = client
         .read_deployment_by_name("hello-world", "hello-trillian")

@@ -55,6 +55,22 @@ impl ServerProcess {
         Self::start_with(home, &["--port", "0"])
     }
 
+    /// `rigel ARGS…` against this server, which must succeed; its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = Command::new(rigel_bin())
+            .args(args)
+            .env("RIGEL_API_URL", &self.api_url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rigel {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `rigel server start` with these arguments (give `--port`).
     pub fn start_with(home: &Path, args: &[&str]) -> Self {
         let mut child = without_cargo_library_path(&mut Command::new(rigel_bin()))
