@@ -64,8 +64,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use params::{
-    check_parameter_values, check_parameters, parameter_schema, validate_param_name, ParamDef,
-    ParamType,
+    check_parameter_values, check_parameters, effective_parameters, parameter_schema,
+    validate_param_name, ParamDef, ParamType,
 };
 pub use python::{python_interpreter, python_interpreter_from};
 

@@ -282,6 +282,32 @@ pub fn parameter_schema(params: &[(String, ParamDef)]) -> Value {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// A run's effective parameters: the defaults its flow declares (in `schema`), overlaid by its
+/// deployment's parameters, overlaid by the run's own. This is what the run stores and what its
+/// flow receives, whatever kind of flow file it is, so a declared default reaches a script's
+/// `RIGEL_PARAM_<NAME>` as surely as a Python function's signature.
+pub fn effective_parameters(
+    schema: Option<&Value>,
+    deployment: &Parameters,
+    run: &Parameters,
+) -> Parameters {
+    let mut out = Parameters::new();
+    if let Some(properties) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    {
+        for (name, prop) in properties {
+            if let Some(default) = prop.get("default") {
+                out.insert(name.clone(), default.clone());
+            }
+        }
+    }
+    for layer in [deployment, run] {
+        out.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out
+}
+
 /// Checks parameters against a [`parameter_schema`]: every name is declared, every value has
 /// the declared type and is one of the `enum` values, and every required parameter without a
 /// default is given. `null` passes only for `any` or when the declared default is `null`. The

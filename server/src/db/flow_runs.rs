@@ -409,7 +409,7 @@ pub(crate) async fn prepare_flow_run(
             ));
         }
         run.flow_id = d.flow_id;
-        run.parameters = merge_parameters(&d.parameters, &body.parameters);
+        run.parameters = d.run_parameters(&body.parameters);
         check_parameters(d.parameter_schema.as_ref(), &run.parameters)?;
         run.tags = union_tags(&d.tags, &body.tags);
         run.flow_runner = body
@@ -453,7 +453,7 @@ pub(crate) async fn prepare_deployment_run(
         .get(&mut *tx, deployment_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("deployment {deployment_id}")))?;
-    let parameters = merge_parameters(&d.parameters, &body.parameters);
+    let parameters = d.run_parameters(&body.parameters);
     check_parameters(d.parameter_schema.as_ref(), &parameters)?;
     let mut state = StateCreate::new(StateType::Scheduled);
     state.scheduled_time = body.scheduled_start_time;
@@ -469,12 +469,6 @@ pub(crate) async fn prepare_deployment_run(
         state,
     };
     Ok(run)
-}
-
-fn merge_parameters(defaults: &Parameters, given: &Parameters) -> Parameters {
-    let mut out = defaults.clone();
-    out.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-    out
 }
 
 fn union_tags(a: &[String], b: &[String]) -> Vec<String> {

@@ -34,6 +34,18 @@ pub(crate) struct RunDefaults {
     pub flow_runner: FlowRunnerSettings,
 }
 
+impl RunDefaults {
+    /// The effective parameters of a run that gives `given`: declared defaults, the
+    /// deployment's parameters, then `given`.
+    pub fn run_parameters(&self, given: &Parameters) -> Parameters {
+        rigel_common::flowfile::effective_parameters(
+            self.parameter_schema.as_ref(),
+            &self.parameters,
+            given,
+        )
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rigel_common::backfill::{BackfillRequest, BackfillResult};
-use rigel_common::deployment::{Deployment, FlowRunnerSettings};
+use rigel_common::deployment::{Deployment, FlowRunnerSettings, Parameters};
 use rigel_common::flow_run::FlowRun;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
@@ -49,7 +49,11 @@ impl RunTemplate {
         Self {
             deployment_id: d.id,
             flow_id: d.flow_id,
-            parameters: to_json(&d.parameters),
+            parameters: to_json(&rigel_common::flowfile::effective_parameters(
+                d.parameter_schema.as_ref(),
+                &d.parameters,
+                &Default::default(),
+            )),
             tags: to_json(&d.tags),
             flow_runner: to_json(&d.flow_runner),
             flow_runner_type: d.flow_runner.kind.as_str(),
@@ -177,6 +181,8 @@ pub struct ShortDeployment {
     /// The schedule column as stored (parsed by the scheduler, compared again before writing).
     pub schedule: String,
     pub parameters: String,
+    /// The declared parameters, whose defaults the runs take (JSON as stored).
+    pub parameter_schema: Option<String>,
     pub tags: String,
     pub flow_runner: String,
     /// The latest time of its auto-scheduled runs (µs), if it has any.
@@ -190,10 +196,24 @@ impl ShortDeployment {
     pub fn template(&self) -> Result<RunTemplate, String> {
         let runner: FlowRunnerSettings = serde_json::from_str(&self.flow_runner)
             .map_err(|e| format!("corrupt flow_runner: {e}"))?;
+        let parameters = match &self.parameter_schema {
+            None => self.parameters.clone(),
+            Some(schema) => {
+                let schema: serde_json::Value = serde_json::from_str(schema)
+                    .map_err(|e| format!("corrupt parameter_schema: {e}"))?;
+                let given: Parameters = serde_json::from_str(&self.parameters)
+                    .map_err(|e| format!("corrupt parameters: {e}"))?;
+                to_json(&rigel_common::flowfile::effective_parameters(
+                    Some(&schema),
+                    &given,
+                    &Parameters::new(),
+                ))
+            }
+        };
         Ok(RunTemplate {
             deployment_id: self.id,
             flow_id: self.flow_id,
-            parameters: self.parameters.clone(),
+            parameters,
             tags: self.tags.clone(),
             flow_runner: self.flow_runner.clone(),
             flow_runner_type: runner.kind.as_str(),
@@ -227,7 +247,8 @@ pub async fn short_deployments(
     let rows = match shortage {
         Shortage::NoFutureRun => {
             sqlx::query_as(
-                "SELECT d.id, d.flow_id, d.schedule, d.parameters, d.tags, d.flow_runner,
+                "SELECT d.id, d.flow_id, d.schedule, d.parameters, d.parameter_schema, d.tags,
+                 d.flow_runner,
                  NULL AS last, 0 AS future
                  FROM deployment d
                  WHERE d.schedule IS NOT NULL AND d.is_schedule_active = 1 AND d.id > ?1
@@ -245,7 +266,8 @@ pub async fn short_deployments(
             let offset = i64::try_from(horizon.min_runs.saturating_sub(1)).unwrap_or(i64::MAX);
             let max_offset = i64::try_from(horizon.max_runs.saturating_sub(1)).unwrap_or(i64::MAX);
             sqlx::query_as(
-                "SELECT d.id, d.flow_id, d.schedule, d.parameters, d.tags, d.flow_runner,
+                "SELECT d.id, d.flow_id, d.schedule, d.parameters, d.parameter_schema, d.tags,
+                 d.flow_runner,
                  (SELECT r.next_scheduled_start_time FROM flow_run r
                      WHERE r.deployment_id = d.id AND r.auto_scheduled = 1
                      ORDER BY r.next_scheduled_start_time DESC LIMIT 1) AS last,

@@ -572,3 +572,38 @@ async fn count_stops_at_its_limit() {
     let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
     assert_eq!(field, "limit");
 }
+
+#[tokio::test]
+async fn runs_store_their_effective_parameters() {
+    let app = TestApp::new().await;
+    let mut body = TestApp::deployment_body("hello-world", "defaults");
+    body["parameters"] = json!({"count": 2});
+    body["parameter_schema"] = json!({"type": "object", "required": [], "properties": {
+        "name": {"type": "string", "default": "world", "position": 0},
+        "count": {"type": "integer", "default": 1, "position": 1},
+        "loud": {"type": "boolean", "position": 2},
+    }});
+    let d = app.create_deployment(body).await;
+    // declared defaults, then the deployment's parameters, then the run's
+    let r = run_of(&app, &d, json!({})).await;
+    assert_eq!(r["parameters"], json!({"name": "world", "count": 2}));
+    let r = run_of(
+        &app,
+        &d,
+        json!({"parameters": {"name": "Marvin", "loud": true}}),
+    )
+    .await;
+    assert_eq!(
+        r["parameters"],
+        json!({"name": "Marvin", "count": 2, "loud": true})
+    );
+    // the same through POST /api/flow_runs/ with a deployment id
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/",
+            json!({"deployment_id": d["id"], "parameters": {"count": 7}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["parameters"], json!({"name": "world", "count": 7}));
+}

@@ -4,6 +4,7 @@
 mod backfill;
 mod changes;
 mod late_runs;
+mod parameters;
 mod passes;
 mod services;
 
