@@ -50,6 +50,7 @@
 mod located;
 mod params;
 mod python;
+mod runnable;
 mod script;
 mod yaml;
 
@@ -68,6 +69,7 @@ pub use params::{
     validate_param_name, ParamDef, ParamType,
 };
 pub use python::{python_interpreter, python_interpreter_from};
+pub use runnable::{check_runnable, is_executable};
 
 pub(crate) use located::{json_error, key, yaml_error, LineIndex, Scope, Seg};
 
@@ -307,7 +309,12 @@ pub fn parse_flow_source(path: &Path, text: &str) -> Result<FlowFile, Vec<SpecEr
 fn parse_text(path: &Path, text: &str) -> Result<FlowFile, Vec<SpecError>> {
     match FlowFileKind::detect(path, text) {
         FlowFileKind::Yaml => yaml::parse(path, text),
-        FlowFileKind::Script => script::parse(path, text),
+        FlowFileKind::Script => {
+            if extension(path).as_deref() == Some("py") {
+                runnable::refuse_undecorated_python(path, text)?;
+            }
+            script::parse(path, text)
+        }
         FlowFileKind::Python => python::parse(path, text),
     }
 }

@@ -625,6 +625,8 @@ pub fn resolve(doc: &SpecDocument) -> Result<ResolvedSpec, Vec<SpecError>> {
         )]
     })?;
     let flow_file = parse_flow_bytes(location, bytes)?;
+    crate::flowfile::check_runnable(&flow_file, crate::flowfile::is_executable(location))
+        .map_err(|e| vec![e])?;
     resolve_with(doc, flow_file)
 }
 

@@ -605,3 +605,49 @@ fn a_python_deployment_file_that_raised_gives_one_error() {
     let loaded = load_collected(Path::new("d.py"), "garbage");
     assert!(loaded.errors[0].message.contains("could not be read"));
 }
+
+#[test]
+fn files_that_are_no_flow_are_refused_at_create() {
+    let call_style = "from prefect import flow\n\ndef hello_world(name=\"world\"):\n    print(name)\n\nhello = flow(hello_world, name=\"hello\")\n";
+    let dir = folder(&[
+        ("notes.txt", "buy milk\n"),
+        ("tool", "echo run by sh\n"),
+        ("shebang", "#!/bin/sh\necho hi\n"),
+        ("call_style.py", call_style),
+        ("plain.py", "print('a python script')\n"),
+        (
+            "s.yaml",
+            "name: a\nflow_location: notes.txt\n---\nname: b\nflow_location: tool\n---\nname: c\nflow_location: shebang\n---\nname: d\nflow_location: call_style.py\n---\nname: e\nflow_location: plain.py\n",
+        ),
+    ]);
+    let (specs, errors) = parse_spec_file(&dir.path().join("s.yaml"));
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let err = &resolve(&specs[0]).unwrap_err()[0];
+    assert_eq!(err.file, dir.path().join("notes.txt"));
+    assert!(
+        err.message.starts_with("is not a flow file Rigel can run"),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("#! line"),
+        "says what is accepted: {err}"
+    );
+    // without a #! line, an unknown extension needs the executable bit
+    assert!(resolve(&specs[1]).is_err());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let tool = dir.path().join("tool");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(resolve(&specs[1]).unwrap().flow.name, "tool");
+    }
+    assert_eq!(resolve(&specs[2]).unwrap().flow.name, "shebang");
+
+    let err = &resolve(&specs[3]).unwrap_err()[0];
+    assert_eq!(err.file, dir.path().join("call_style.py"));
+    assert_eq!(err.line, Some(6), "{err}");
+    assert!(err.message.contains("@flow(name="), "{err}");
+    // a .py file without Prefect is a Python script
+    assert_eq!(resolve(&specs[4]).unwrap().flow.name, "plain");
+}
