@@ -6,13 +6,19 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rigel_common::block::{Block, BlockCreate, BlockType};
+use rigel_common::block::{validate_block_config, Block, BlockCreate, BlockType};
 use rigel_common::client::{RigelClient, Upserted};
+use rigel_common::deployment::{Deployment, DeploymentCreate};
 use rigel_common::flow_data::FlowData;
 use rigel_common::flowfile::{FlowFile, SpecError};
 use rigel_common::spec::{self, FlowDataMode, FlowStorage, ResolvedSpec, SpecDocument};
 
-use crate::exit::{CliError, CliResult, FAILED, INVALID};
+use rigel_common::validation::validate_name;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::exit::{CliError, CliResult, INVALID, NOT_FOUND, UNREACHABLE};
+use crate::output::{self, Format};
 use crate::resolve;
 use crate::say;
 
@@ -20,6 +26,9 @@ pub struct CreateOptions {
     pub dry_run: bool,
     /// Overrides every spec's `flow_data`.
     pub flow_data: Option<FlowDataMode>,
+    /// With `json`/`yaml`, the created deployments (or, in a dry run, the bodies that would be
+    /// sent) are printed on stdout.
+    pub format: Format,
 }
 
 /// Creates the deployments of every file; the error says how many failed.
@@ -28,11 +37,12 @@ pub async fn create_all(
     files: &[PathBuf],
     opts: &CreateOptions,
 ) -> CliResult {
-    let mut failed = 0usize;
-    let mut invalid = false;
-    let mut done = 0usize;
+    let mut tally = Tally::default();
+    let mut made: Vec<Made> = Vec::new();
     // flow files already read, by path: several specs of one flow file read it once
     let mut flow_files: HashMap<PathBuf, FlowFile> = HashMap::new();
+    // where each `flow/deployment` of this command was first given
+    let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
     for file in files {
         say!(
             "Loading deployment specifications from '{}'...",
@@ -45,8 +55,7 @@ pub async fn create_all(
         };
         for e in &loaded.errors {
             say!("error: {e}");
-            failed += 1;
-            invalid = true;
+            tally.fail(INVALID);
         }
         if loaded.specs.is_empty() && loaded.errors.is_empty() {
             if loaded.flow_file.is_some() {
@@ -61,8 +70,7 @@ pub async fn create_all(
                     file.display()
                 );
             }
-            failed += 1;
-            invalid = true;
+            tally.fail(INVALID);
         }
         for doc in &loaded.specs {
             let known = match &loaded.flow_file {
@@ -90,34 +98,102 @@ pub async fn create_all(
                     for e in errors {
                         say!("error: {e}");
                     }
-                    failed += 1;
-                    invalid = true;
+                    tally.fail(INVALID);
                     continue;
                 }
             };
+            // One command creating the same deployment twice would silently keep the last:
+            // the first is created, the second refused, and each place is named.
+            let full = format!("{}/{}", resolved.flow.name, resolved.spec.name);
+            if let Some((first_file, first_line)) = seen.get(&full) {
+                say!(
+                    "error: {}:{}: duplicate deployment '{full}' (also at {}:{})",
+                    doc.file.display(),
+                    doc.line,
+                    first_file.display(),
+                    first_line
+                );
+                tally.fail(INVALID);
+                continue;
+            }
+            seen.insert(full, (doc.file.clone(), doc.line));
             match create_one(client, doc, &resolved, opts).await {
-                Ok(()) => done += 1,
-                Err(e) => {
-                    say!("error: {}:{}: {}", doc.file.display(), doc.line, e.message);
-                    failed += 1;
-                    if e.code == INVALID {
-                        invalid = true;
+                Ok(m) => {
+                    tally.done += 1;
+                    made.push(m);
+                }
+                Err(Failure { line, error }) => {
+                    say!("error: {}:{}: {}", doc.file.display(), line, error.message);
+                    if error.code == UNREACHABLE {
+                        return Err(error);
                     }
-                    if e.code == crate::exit::UNREACHABLE {
-                        return Err(e);
-                    }
+                    tally.fail(error.code);
                 }
             }
         }
     }
-    if failed > 0 {
-        let code = if invalid { INVALID } else { FAILED };
-        return Err(CliError::new(
-            code,
-            format!("{failed} deployment(s) failed, {done} succeeded"),
-        ));
+    if opts.format != Format::Table {
+        output::data(opts.format, &made)?;
     }
-    Ok(())
+    tally.result()
+}
+
+/// How a command's specs went. The exit code is the most telling of the failures: invalid
+/// input (5) before a missing object (3) before any other failure (1).
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    failed: usize,
+    code: Option<u8>,
+}
+
+impl Tally {
+    fn fail(&mut self, code: u8) {
+        self.failed += 1;
+        let rank = |c: u8| match c {
+            INVALID => 3,
+            NOT_FOUND => 2,
+            _ => 1,
+        };
+        if self.code.is_none_or(|c| rank(code) > rank(c)) {
+            self.code = Some(code);
+        }
+    }
+
+    fn result(self) -> CliResult {
+        match self.code {
+            None => Ok(()),
+            Some(code) => Err(CliError::new(
+                code,
+                format!(
+                    "{} deployment(s) failed, {} succeeded",
+                    self.failed, self.done
+                ),
+            )),
+        }
+    }
+}
+
+/// What one spec gave: the deployment, or in a dry run the body that would have been sent.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Made {
+    Created(Box<Deployment>),
+    Checked(Box<DeploymentCreate>),
+}
+
+/// A spec's failure and the line it is reported at.
+struct Failure {
+    line: usize,
+    error: CliError,
+}
+
+impl Failure {
+    /// A failure reported at the line of `field` in the spec (its first line when not written).
+    fn at(doc: &SpecDocument, field: &str) -> impl FnOnce(CliError) -> Failure {
+        let line = doc.line_of(field);
+        move |error| Failure { line, error }
+    }
 }
 
 fn is_python(file: &Path) -> bool {
@@ -137,12 +213,14 @@ async fn load_python(file: &Path) -> spec::Loaded {
     }
 }
 
+/// Creates one deployment, or in a dry run makes every check creating it would make (the
+/// storage block exists and can take the code, the body is valid) and writes nothing.
 async fn create_one(
     client: &RigelClient,
     doc: &SpecDocument,
     resolved: &ResolvedSpec,
     opts: &CreateOptions,
-) -> CliResult {
+) -> Result<Made, Failure> {
     let full = format!("{}/{}", resolved.flow.name, resolved.spec.name);
     say!(
         "Creating deployment '{}' for flow '{}'...",
@@ -154,10 +232,11 @@ async fn create_one(
         resolved.spec.flow_data = Some(mode);
     }
     let flow_path = resolved.flow_file.path.clone();
-    let flow_data = match resolved
+    let local = resolved
         .local_flow_data()
-        .map_err(|e| CliError::invalid(e.to_string()))?
-    {
+        .map_err(|e| CliError::invalid(e.to_string()))
+        .map_err(Failure::at(doc, "flow_data"))?;
+    let flow_data = match local {
         Some(fd) => {
             say!(
                 "Keeping the flow from '{}' as {} in the deployment...",
@@ -170,17 +249,35 @@ async fn create_one(
             );
             fd
         }
-        None if opts.dry_run => FlowData::block_storage(uuid::Uuid::nil(), "dry-run"),
-        None => store_flow(client, &resolved, &flow_path).await?,
+        None => {
+            let at_storage = Failure::at(doc, "flow_storage");
+            let target = storage_target(client, resolved.spec.flow_storage.as_ref(), opts.dry_run)
+                .await
+                .and_then(|t| t.check_writable().map(|()| t));
+            let target = target.map_err(at_storage)?;
+            let bytes = &resolved.flow_file.source;
+            let key = rigel_common::flow_data::content_key(bytes, &flow_path);
+            if !opts.dry_run {
+                store_flow(client, &target, bytes, &key, &flow_path)
+                    .await
+                    .map_err(Failure::at(doc, "flow_storage"))?;
+            }
+            FlowData::block_storage(target.id, key)
+        }
     };
     let body = resolved.to_create(flow_data);
-    body.validate()
-        .map_err(|e| CliError::invalid(format!("{e} (line {})", doc.line_of(&e.field))))?;
+    body.validate().map_err(|e| Failure {
+        line: doc.line_of(&e.field),
+        error: CliError::invalid(e.to_string()),
+    })?;
     if opts.dry_run {
         say!("Validated deployment '{full}' (dry run: nothing was stored or created).");
-        return Ok(());
+        return Ok(Made::Checked(Box::new(body)));
     }
-    let (d, how) = client.create_deployment(&body).await?;
+    let (d, how) = client.create_deployment(&body).await.map_err(|e| Failure {
+        line: doc.line,
+        error: e.into(),
+    })?;
     let verb = if how == Upserted::Created {
         "Created"
     } else {
@@ -191,20 +288,59 @@ async fn create_one(
         "View your new deployment with:\n\n    rigel deployment inspect '{}'\n",
         d.full_name()
     );
-    Ok(())
+    Ok(Made::Created(Box::new(d)))
 }
 
-/// Uploads (or writes) the flow file's bytes to its storage block under their content hash and
-/// returns the `blockstorage` document that points at them.
+/// The storage block a flow's code goes to. In a dry run a block the spec describes is checked
+/// but not created, and its id is nil.
+struct StorageTarget {
+    id: Uuid,
+    name: String,
+    kind: BlockType,
+    /// A local block's folder.
+    path: Option<String>,
+}
+
+impl StorageTarget {
+    fn of(block: &Block) -> Self {
+        Self {
+            id: block.id,
+            name: block.name.clone(),
+            kind: block.kind,
+            path: block
+                .config
+                .get("path")
+                .and_then(|p| p.as_str())
+                .map(str::to_string),
+        }
+    }
+
+    /// Refuses blocks `deployment create` cannot put code into.
+    fn check_writable(&self) -> CliResult {
+        match self.kind {
+            BlockType::Server => Ok(()),
+            BlockType::Local if self.path.is_some() => Ok(()),
+            BlockType::Local => Err(CliError::invalid(format!(
+                "local storage block '{}' has no path",
+                self.name
+            ))),
+            BlockType::S3 => Err(CliError::invalid(format!(
+                "storage block '{}' is an S3 block; uploading to S3 is not available yet — use a server or local block",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// Uploads (or writes) the flow file's bytes to its storage block under `key`.
 async fn store_flow(
     client: &RigelClient,
-    resolved: &ResolvedSpec,
+    target: &StorageTarget,
+    bytes: &[u8],
+    key: &str,
     path: &Path,
-) -> CliResult<FlowData> {
-    let block = storage_block(client, resolved.spec.flow_storage.as_ref()).await?;
-    let bytes = &resolved.flow_file.source;
-    let key = rigel_common::flow_data::content_key(bytes, path);
-    let kind = match block.kind {
+) -> CliResult {
+    let kind = match target.kind {
         BlockType::Server => "Server",
         BlockType::Local => "Local",
         BlockType::S3 => "S3",
@@ -212,54 +348,73 @@ async fn store_flow(
     say!(
         "Deploying flow script from '{}' using {kind} Storage ('{}')...",
         path.display(),
-        block.name
+        target.name
     );
-    match block.kind {
-        BlockType::Server => {
-            client.put_block_data(block.id, &key, bytes.clone()).await?;
+    match (target.kind, &target.path) {
+        (BlockType::Server, _) => {
+            client
+                .put_block_data(target.id, key, bytes.to_vec())
+                .await?;
         }
-        BlockType::Local => {
-            let dir = block
-                .config
-                .get("path")
-                .and_then(|p| p.as_str())
-                .ok_or_else(|| CliError::failed(format!("local block '{}' has no path", block.name)))?;
-            let target = Path::new(dir).join(&key);
-            if std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice()) {
+        (BlockType::Local, Some(dir)) => {
+            let file = Path::new(dir).join(key);
+            if std::fs::read(&file).ok().as_deref() != Some(bytes) {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     CliError::failed(format!("cannot create the storage folder {dir}: {e}"))
                 })?;
-                std::fs::write(&target, bytes).map_err(|e| {
-                    CliError::failed(format!("cannot write {}: {e}", target.display()))
+                std::fs::write(&file, bytes).map_err(|e| {
+                    CliError::failed(format!("cannot write {}: {e}", file.display()))
                 })?;
             }
         }
-        BlockType::S3 => {
-            return Err(CliError::failed(format!(
-                "storage block '{}' is an S3 block; uploading to S3 is not available yet — use a server or local block",
-                block.name
-            )))
-        }
+        _ => target.check_writable()?,
     }
-    Ok(FlowData::block_storage(block.id, key))
+    Ok(())
 }
 
 /// The block a spec names, the one it describes (created or reused), else the server's default,
-/// else the server's own `server` block.
-async fn storage_block(client: &RigelClient, storage: Option<&FlowStorage>) -> CliResult<Block> {
-    match storage {
-        Some(FlowStorage::Block(name)) => resolve::block(client, name).await,
-        Some(FlowStorage::New(create)) => Ok(client.create_block(create).await?.0),
+/// else the server's own `server` block. A dry run reads blocks but creates none.
+async fn storage_target(
+    client: &RigelClient,
+    storage: Option<&FlowStorage>,
+    dry_run: bool,
+) -> CliResult<StorageTarget> {
+    let create = match storage {
+        Some(FlowStorage::Block(name)) => {
+            return Ok(StorageTarget::of(&resolve::block(client, name).await?))
+        }
+        Some(FlowStorage::New(create)) => create.clone(),
         None => match client.default_block().await? {
-            Some(b) => Ok(b),
-            None => {
-                let create = BlockCreate {
-                    name: None,
-                    kind: BlockType::Server,
-                    config: serde_json::json!({}),
-                };
-                Ok(client.create_block(&create).await?.0)
-            }
+            Some(b) => return Ok(StorageTarget::of(&b)),
+            None => BlockCreate {
+                name: None,
+                kind: BlockType::Server,
+                config: serde_json::json!({}),
+            },
         },
+    };
+    validate_block_config(create.kind, &create.config)
+        .map_err(|e| CliError::invalid(format!("flow_storage.{e}")))?;
+    if let Some(name) = &create.name {
+        validate_name("flow_storage.name", name).map_err(|e| CliError::invalid(e.to_string()))?;
     }
+    let planned = StorageTarget {
+        id: Uuid::nil(),
+        name: create
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("a new {} block", create.kind.as_str())),
+        kind: create.kind,
+        path: create
+            .config
+            .get("path")
+            .and_then(|p| p.as_str())
+            .map(str::to_string),
+    };
+    // refused before the block is registered, so a refused spec leaves nothing behind
+    planned.check_writable()?;
+    if dry_run {
+        return Ok(planned);
+    }
+    Ok(StorageTarget::of(&client.create_block(&create).await?.0))
 }

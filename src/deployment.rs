@@ -133,7 +133,14 @@ pub async fn run(client: &RigelClient, cmd: DeploymentCommand, format: Format) -
             files,
             dry_run,
             flow_data,
-        } => create_all(client, &files, &CreateOptions { dry_run, flow_data }).await,
+        } => {
+            let opts = CreateOptions {
+                dry_run,
+                flow_data,
+                format,
+            };
+            create_all(client, &files, &opts).await
+        }
         DeploymentCommand::Ls { flow_name, tag } => ls(client, flow_name, tag, format).await,
         DeploymentCommand::Inspect { name } => {
             let d = resolve::deployment(client, &name).await?;

@@ -55,6 +55,16 @@ impl ServerProcess {
         Self::start_with(home, &["--port", "0"])
     }
 
+    /// `rigel ARGS…` against this server, however it ends.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(rigel_bin())
+            .args(args)
+            .env("RIGEL_API_URL", &self.api_url)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
     /// `rigel ARGS…` against this server, which must succeed; its standard output.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = Command::new(rigel_bin())
