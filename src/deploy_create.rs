@@ -262,7 +262,10 @@ async fn create_one(
                     .await
                     .map_err(Failure::at(doc, "flow_storage"))?;
             }
-            FlowData::block_storage(target.id, key)
+            let file_name = flow_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            FlowData::block_storage_of_file(target.id, key, file_name)
         }
     };
     let body = resolved.to_create(flow_data);

@@ -376,7 +376,9 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
         traceback
             .message
             .contains("Traceback (most recent call last)")
-            && traceback.message.contains("line 17, in boom")
+            && traceback
+                .message
+                .contains("tasks_flow.py\", line 17, in boom")
             && traceback.message.ends_with("ValueError: boom 42"),
         "{}",
         traceback.message

@@ -38,13 +38,27 @@ pub struct BlockStorageRef {
     /// The key the bytes are stored under in the block.
     pub data: String,
     pub block_id: Uuid,
+    /// The name of the file the code was deployed from (`hello_flow.py`), so that runs show it
+    /// in messages and tracebacks instead of the content-hash key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
 }
 
 impl FlowData {
     pub fn block_storage(block_id: Uuid, key: impl Into<String>) -> Self {
+        Self::block_storage_of_file(block_id, key, None)
+    }
+
+    /// A `blockstorage` document that also remembers the name of the file deployed.
+    pub fn block_storage_of_file(
+        block_id: Uuid,
+        key: impl Into<String>,
+        file_name: Option<String>,
+    ) -> Self {
         let blob = serde_json::to_string(&BlockStorageRef {
             data: key.into(),
             block_id,
+            file_name,
         })
         .expect("serialising a struct of a string and a uuid cannot fail");
         Self {
@@ -68,6 +82,9 @@ impl FlowData {
                 if r.data.is_empty() {
                     return Err(FieldError::new("blob", "the storage key `data` is empty"));
                 }
+                if let Some(name) = &r.file_name {
+                    validate_file_name(name)?;
+                }
                 Ok(Some(r))
             }
             DataEncoding::Text | DataEncoding::File => {
@@ -85,6 +102,23 @@ impl FlowData {
     }
 }
 
+/// A deployed file's name: one path component, which the engine may create in its own folder.
+fn validate_file_name(name: &str) -> Result<(), FieldError> {
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0']);
+    if plain {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "blob",
+            "`file_name` must be a plain file name (no folders, at most 255 bytes)",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +128,13 @@ mod tests {
         let id = Uuid::now_v7();
         let fd = FlowData::block_storage(id, "abc");
         assert_eq!(fd.validate().unwrap().unwrap().block_id, id);
+        let named = FlowData::block_storage_of_file(id, "abc", Some("hello_flow.py".into()));
+        let r = named.validate().unwrap().unwrap();
+        assert_eq!(r.file_name.as_deref(), Some("hello_flow.py"));
+        for bad in ["../x.py", "a/b.py", "", ".."] {
+            let fd = FlowData::block_storage_of_file(id, "abc", Some(bad.into()));
+            assert_eq!(fd.validate().unwrap_err().field, "blob", "{bad:?}");
+        }
         let bad = FlowData {
             encoding: DataEncoding::Blockstorage,
             blob: "nope".into(),

@@ -176,3 +176,80 @@ async fn an_engine_uses_its_claim_from_stdin_and_falls_back_when_it_is_unusable(
         assert!(lines.contains(&said.to_string()), "{said}: {lines:?}");
     }
 }
+
+/// What a new user sees first: a flow file's declared defaults reach the flow when nobody gives
+/// a value, and a script without a name header is named, in its logs and in its own `$0`, after
+/// the file it was deployed from, not after the content hash it is stored under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_defaults_and_file_names_reach_the_flow() {
+    let (home, server, client) = start_server(&[]);
+    let dir = home.path().join("specs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("my_job.sh"),
+        "#!/bin/sh\necho \"I am $(basename \"$0\")\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("specs.yaml"),
+        format!(
+            "name: plain\nflow_location: {}\n---\nname: job\nflow_location: ./my_job.sh\n",
+            example("hello-flow.yaml")
+        ),
+    )
+    .unwrap();
+    server.cli_ok(&[
+        "deployment",
+        "create",
+        dir.join("specs.yaml").to_str().unwrap(),
+    ]);
+    let execute = |name: &str| {
+        let out = std::process::Command::new(support::rigel_bin())
+            .args(["deployment", "execute", name])
+            .env("RIGEL_API_URL", &server.api_url)
+            .env("RIGEL_HOME", home.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    // hello-flow.yaml declares `name` with default "world"; the deployment gives no parameters
+    let stdout = execute("hello-yaml/plain");
+    assert!(
+        stdout.contains("Hello world!") && stdout.contains("Goodbye world."),
+        "{stdout}"
+    );
+    let stdout = execute("my-job/job");
+    assert!(stdout.contains("I am my_job.sh"), "{stdout}");
+    let runs = client.filter_flow_runs(&Default::default()).await.unwrap();
+    let job = client
+        .read_deployment_by_name("my-job", "job")
+        .await
+        .unwrap();
+    let run = runs
+        .iter()
+        .find(|r| r.deployment_id == Some(job.id))
+        .unwrap();
+    let lines = logs(&client, run.id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Running flow 'my-job' (run")),
+        "{lines:#?}"
+    );
+    let plain = client
+        .read_deployment_by_name("hello-yaml", "plain")
+        .await
+        .unwrap();
+    let run = runs
+        .iter()
+        .find(|r| r.deployment_id == Some(plain.id))
+        .unwrap();
+    assert_eq!(run.parameters["name"], "world", "stored on the run");
+}

@@ -34,6 +34,56 @@ pub async fn fetch(
     flow_data: &FlowData,
     flow: &FlowProcess,
     cache: Option<&Path>,
+    mut private_dir: impl FnMut() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<FlowCode> {
+    let code = fetch_stored(client, flow_data, flow, cache, &mut private_dir).await?;
+    let deployed_name = flow_data
+        .validate()
+        .ok()
+        .flatten()
+        .and_then(|r| r.file_name);
+    match deployed_name {
+        Some(name) if code.path.file_name() != Some(std::ffi::OsStr::new(&name)) => {
+            under_name(code, &name, private_dir)
+        }
+        _ => Ok(code),
+    }
+}
+
+/// The code under the name of the file it was deployed from, in the run's private folder
+/// (a link to the cached copy where links work): what the flow's process is given, so that
+/// `$0`, shell errors and Python tracebacks name `hello_flow.py`, not its content hash.
+fn under_name(
+    code: FlowCode,
+    name: &str,
+    private_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<FlowCode> {
+    // a folder of its own: the name can't meet the files Rigel puts beside it (its Python module)
+    let folder = private_dir()?.join("code");
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let target = folder.join(name);
+    #[cfg(unix)]
+    let linked = code.path.is_absolute() && std::os::unix::fs::symlink(&code.path, &target).is_ok();
+    #[cfg(not(unix))]
+    let linked = false;
+    if !linked {
+        std::fs::write(&target, &code.bytes)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    Ok(FlowCode {
+        path: target,
+        bytes: code.bytes,
+    })
+}
+
+/// The code as its storage keeps it: from the cache, or fetched into the cache or the private
+/// folder.
+async fn fetch_stored(
+    client: &RigelClient,
+    flow_data: &FlowData,
+    flow: &FlowProcess,
+    cache: Option<&Path>,
     private_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<FlowCode> {
     let (name, bytes) = match flow_data.encoding {

@@ -279,7 +279,10 @@ async fn execute_logged(
         // flow is the deployment's flow whatever its stored name. Files with named flows must
         // match.
         let flow = match (&file.kind, file.flows.as_slice()) {
-            (FlowFileKind::Script, [only]) => only.clone(),
+            (FlowFileKind::Script, [only]) => FlowDef {
+                name: deployment.flow_name.clone(),
+                ..only.clone()
+            },
             _ => FlowDef::select(&file.flows, Some(&deployment.flow_name), &path)
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?
                 .clone(),
