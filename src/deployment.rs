@@ -104,9 +104,9 @@ pub struct RunArgs {
 #[command(group = clap::ArgGroup::new("kind").required(true).multiple(false))]
 pub struct SetScheduleArgs {
     pub name: String,
-    /// Every this many seconds.
+    /// Every this long: seconds, or a duration such as 90m, 1h, 1d, PT1H.
     #[arg(long, group = "kind")]
-    pub interval: Option<f64>,
+    pub interval: Option<String>,
     /// A 5-field cron expression or a macro such as @daily.
     #[arg(long, group = "kind")]
     pub cron: Option<String>,
@@ -302,6 +302,8 @@ async fn set_schedule(client: &RigelClient, args: SetScheduleArgs) -> CliResult 
     let d = resolve::deployment(client, &args.name).await?;
     let tz = args.timezone.clone();
     let schedule = if let Some(interval) = args.interval {
+        let interval = rigel_common::duration::parse_seconds(&interval)
+            .map_err(|e| CliError::invalid(format!("--interval: {e}")))?;
         Schedule::Interval(IntervalSchedule {
             interval,
             anchor_date: None,

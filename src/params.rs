@@ -42,43 +42,15 @@ pub fn collect(params_json: Option<&str>, pairs: &[String]) -> CliResult<Paramet
     Ok(out)
 }
 
-/// `90`, `90s`, `10m`, `2h`, `1d`, `1h30m` → seconds.
+/// A duration as [`rigel_common::duration::parse_seconds`] reads it (`90`, `10m`, `1h30m`,
+/// `PT1H`), to the millisecond.
 pub fn parse_duration(s: &str) -> CliResult<chrono::Duration> {
-    let bad = || {
-        CliError::invalid(format!(
-            "'{s}' is not a duration (e.g. 90s, 10m, 2h, 1d, 1h30m)"
-        ))
-    };
-    let mut total: i64 = 0;
-    let mut number = String::new();
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: i64 = number.parse().map_err(|_| bad())?;
-        number.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return Err(bad()),
-        };
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+    let seconds = rigel_common::duration::parse_seconds(s).map_err(CliError::invalid)?;
+    if seconds < 0.0 {
+        return Err(CliError::invalid(format!("'{s}' is negative")));
     }
-    if !number.is_empty() {
-        total = total
-            .checked_add(number.parse::<i64>().map_err(|_| bad())?)
-            .ok_or_else(bad)?;
-    }
-    if s.trim().is_empty() {
-        return Err(bad());
-    }
-    chrono::Duration::try_seconds(total).ok_or_else(bad)
+    chrono::Duration::try_milliseconds((seconds * 1000.0).round() as i64)
+        .ok_or_else(|| CliError::invalid(format!("'{s}' is too long")))
 }
 
 /// An RFC 3339 time, or `YYYY-MM-DD HH:MM[:SS]` / `YYYY-MM-DDTHH:MM[:SS]` read as UTC.
@@ -129,6 +101,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap().num_seconds(), 5400);
         assert_eq!(parse_duration("90").unwrap().num_seconds(), 90);
         assert_eq!(parse_duration("2d").unwrap().num_seconds(), 172_800);
+        assert_eq!(parse_duration("PT1H").unwrap().num_seconds(), 3600);
         for bad in ["", "x", "10y", "m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

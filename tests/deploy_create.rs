@@ -146,3 +146,33 @@ fn a_text_file_is_not_deployed_as_a_flow() {
     assert!(err.contains("is not a flow file Rigel can run"), "{err}");
     assert!(setup.deployments().is_empty());
 }
+
+#[test]
+fn intervals_are_durations_in_specs_and_set_schedule() {
+    let spec = "name: every\nflow_location: hello.sh\nschedule:\n  interval: 90m\n";
+    let setup = Setup::new(&[("s.yaml", spec)]);
+    let (code, _, err) = setup.create(&[], &["s.yaml"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(setup.deployments()[0]["schedule"]["interval"], 5400.0);
+    setup.server.cli_ok(&[
+        "deployment",
+        "set-schedule",
+        "hello/every",
+        "--interval",
+        "PT1H",
+    ]);
+    assert_eq!(setup.deployments()[0]["schedule"]["interval"], 3600.0);
+    let out = setup.server.cli(&[
+        "deployment",
+        "set-schedule",
+        "hello/every",
+        "--interval",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--interval: 'soon' is not a duration"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@ pub mod block;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod deployment;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod filter;

@@ -79,7 +79,9 @@ pub enum Schedule {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntervalSchedule {
-    /// Seconds between runs (at least 1).
+    /// Seconds between runs (at least 1). Also read from a duration string such as `1h`,
+    /// `90m`, `1d` or `PT1H`; always written as seconds.
+    #[serde(deserialize_with = "crate::duration::deserialize_seconds")]
     pub interval: f64,
     /// Defaults to 2020-01-01T00:00 in `timezone`.
     #[serde(default, serialize_with = "serialize_anchor")]

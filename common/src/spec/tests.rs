@@ -651,3 +651,33 @@ fn files_that_are_no_flow_are_refused_at_create() {
     // a .py file without Prefect is a Python script
     assert_eq!(resolve(&specs[4]).unwrap().flow.name, "plain");
 }
+
+#[test]
+fn intervals_are_read_as_durations() {
+    for (written, seconds) in [
+        ("3600", 3600.0),
+        ("1h", 3600.0),
+        ("90m", 5400.0),
+        ("PT1H", 3600.0),
+        ("1d", 86_400.0),
+    ] {
+        let (specs, errors) = parse(
+            "s.yaml",
+            &format!("name: a\nflow_location: a.sh\nschedule:\n  interval: {written}\n"),
+        );
+        assert!(errors.is_empty(), "{written}: {errors:#?}");
+        match &specs[0].spec.schedule {
+            Some(crate::schedule::Schedule::Interval(i)) => assert_eq!(i.interval, seconds),
+            other => panic!("{written}: {other:?}"),
+        }
+    }
+    let err = only_error(
+        "s.yaml",
+        "name: a\nflow_location: a.sh\nschedule:\n  interval: 1 fortnight\n",
+    );
+    assert_eq!(err.line, Some(3), "{err}");
+    assert!(
+        err.message.contains("'1 fortnight' is not a duration"),
+        "{err}"
+    );
+}

@@ -409,3 +409,22 @@ async fn blockstorage_flow_data_must_point_at_an_existing_block() {
     let d = app.create_deployment(body).await;
     assert_eq!(d["flow_data"]["encoding"], "blockstorage");
 }
+
+#[tokio::test]
+async fn an_interval_may_be_written_as_a_duration() {
+    let app = TestApp::new().await;
+    let mut body = TestApp::deployment_body("etl", "hourly");
+    body["schedule"] = json!({"interval": "PT1H"});
+    let d = app.create_deployment(body.clone()).await;
+    assert_eq!(
+        d["schedule"]["interval"],
+        json!(3600.0),
+        "stored as seconds"
+    );
+    body["schedule"] = json!({"interval": "1 fortnight"});
+    let (s, r) = app.post("/api/deployments/", body).await;
+    let field = assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert!(field.starts_with("schedule"), "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("'1 fortnight' is not a duration"), "{r}");
+}

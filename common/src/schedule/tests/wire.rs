@@ -91,8 +91,11 @@ fn several_kind_keys_are_named() {
 
 #[test]
 fn wrong_value_types_are_reported() {
-    let err = parse(json!({"interval": "60"})).unwrap_err();
+    // a string is a duration (`"60"`, `"1h"`, `"PT1H"`); other types are refused
+    assert!(parse(json!({"interval": "60"})).is_ok());
+    let err = parse(json!({"interval": true})).unwrap_err();
     assert!(err.contains("interval schedule: invalid type"), "{err}");
+    assert!(err.contains("a duration"), "{err}");
     let err = parse(json!({"cron": "0 9 * * *", "day_or": "yes"})).unwrap_err();
     assert!(err.contains("invalid type"), "{err}");
 }
