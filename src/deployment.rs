@@ -33,8 +33,11 @@ pub enum DeploymentCommand {
         #[arg(long, value_parser = parse_mode)]
         flow_data: Option<FlowDataMode>,
     },
-    /// List deployments.
+    /// List deployments (of one flow: `rigel deployment ls FLOW`).
     Ls {
+        /// Only deployments of this flow.
+        flow: Option<String>,
+        /// Only deployments of this flow (repeat for several).
         #[arg(long)]
         flow_name: Vec<String>,
         /// Only deployments carrying this tag (repeat for several: all must match).
@@ -134,7 +137,14 @@ pub async fn run(client: &RigelClient, cmd: DeploymentCommand, format: Format) -
             dry_run,
             flow_data,
         } => create_all(client, &files, &CreateOptions { dry_run, flow_data }).await,
-        DeploymentCommand::Ls { flow_name, tag } => ls(client, flow_name, tag, format).await,
+        DeploymentCommand::Ls {
+            flow,
+            mut flow_name,
+            tag,
+        } => {
+            flow_name.extend(flow);
+            ls(client, flow_name, tag, format).await
+        }
         DeploymentCommand::Inspect { name } => {
             let d = resolve::deployment(client, &name).await?;
             match format {
