@@ -284,8 +284,13 @@ async fn run_deployment(client: &RigelClient, args: RunArgs, format: Format) -> 
         Format::Table => println!("{}", run.id),
         other => output::data(other, &run)?,
     }
+    let offers = crate::pickup::offers(client, &run).await;
+    if let Some(offers) = &offers {
+        crate::pickup::warn(&run, offers);
+    }
     if args.watch {
-        return crate::follow::watch(client, &run).await;
+        let waiting = crate::pickup::waiting_for(&run, offers.as_deref());
+        return crate::follow::watch(client, &run, &waiting).await;
     }
     Ok(())
 }

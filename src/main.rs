@@ -10,6 +10,7 @@ mod flow_run;
 mod follow;
 mod output;
 mod params;
+mod pickup;
 mod resolve;
 mod server;
 mod storage;

@@ -5,13 +5,15 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use rigel_common::client::RigelClient;
 use rigel_common::flow_run::DeploymentRunCreate;
 use rigel_common::state::{SetState, StateCreate, StateType};
 use serde_json::Value;
-use support::ServerProcess;
+use support::{AgentProcess, ServerProcess};
 use uuid::Uuid;
 
 struct Cli {
@@ -286,4 +288,89 @@ fn flow_run_ls_by_state_name_flow_and_deployment() {
     let (code, err) = cli.fails(&["flow-run", "ls", "--flow", "nope"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("rigel flow ls"), "{err}");
+}
+
+/// Reads lines until one contains `want`; panics after `secs` seconds.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, want: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            if line.contains(want) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no line with {want:?} within {secs}s; saw {seen:#?}");
+}
+
+#[test]
+fn deployment_run_warns_when_nothing_would_take_the_run_and_watch_says_what_it_waits_for() {
+    let cli = Cli::start();
+    cli.deploy("etl", "nightly", &["prod"]);
+
+    let (_, err) = cli.ok(&["deployment", "run", "etl/nightly"]);
+    assert!(
+        err.contains("warning: no work queue offers this run (tags prod)"),
+        "{err}"
+    );
+    // a queue whose filter doesn't match changes nothing
+    cli.ok(&["work-queue", "create", "dev", "-t", "dev"]);
+    let (_, err) = cli.ok(&["deployment", "run", "etl/nightly"]);
+    assert!(err.contains("no work queue offers this run"), "{err}");
+
+    cli.ok(&["work-queue", "create", "prod", "-t", "prod"]);
+    let (stdout, err) = cli.ok(&["deployment", "run", "etl/nightly"]);
+    assert!(!stdout.contains("warning"), "warnings go to stderr");
+    assert!(
+        err.contains("warning: no agent has polled the work queue 'prod' that offers this run")
+            && err.contains("rigel agent start prod"),
+        "{err}"
+    );
+    cli.ok(&["work-queue", "pause", "prod"]);
+    let (_, err) = cli.ok(&["deployment", "run", "etl/nightly"]);
+    assert!(
+        err.contains("the work queue 'prod' that offers this run is paused"),
+        "{err}"
+    );
+    cli.ok(&["work-queue", "resume", "prod"]);
+
+    // --watch says what it waits for, then follows the run once an agent comes
+    let mut watch = cli
+        .cmd()
+        .args(["deployment", "run", "etl/nightly", "--watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = watch.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    wait_for_line(
+        &lines,
+        "Waiting for an agent on queue prod to pick the run up (no agent is polling it now)…",
+        30,
+    );
+    let _agent = AgentProcess::start(&cli.server, "prod", &[]);
+    wait_for_line(&lines, "Completed", 60);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "--watch did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+
+    // with an agent polling the queue, a run gets no warning
+    let (_, err) = cli.ok(&["deployment", "run", "etl/nightly"]);
+    assert!(!err.contains("warning"), "{err}");
 }
