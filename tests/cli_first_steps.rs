@@ -374,3 +374,65 @@ fn deployment_run_warns_when_nothing_would_take_the_run_and_watch_says_what_it_w
     let (_, err) = cli.ok(&["deployment", "run", "etl/nightly"]);
     assert!(!err.contains("warning"), "{err}");
 }
+
+/// `RIGEL_API_URL` as the server's address alone (`http://host:port`) works for the CLI and for
+/// an agent and the engines it starts; a path that isn't the API's says to add `/api`.
+#[test]
+fn an_api_url_without_api_works_and_a_wrong_path_says_so() {
+    let cli = Cli::start();
+    cli.deploy("etl", "nightly", &[]);
+    let bare = cli.server.api_url.trim_end_matches("/api").to_string();
+    assert_ne!(bare, cli.server.api_url);
+    for url in [bare.clone(), format!("{bare}/")] {
+        let out = cli
+            .cmd()
+            .env("RIGEL_API_URL", &url)
+            .args(["-o", "json", "deployment", "ls"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(list[0]["name"], "nightly");
+    }
+
+    let out = cli
+        .cmd()
+        .env("RIGEL_API_URL", format!("{bare}/rigel"))
+        .args(["deployment", "ls"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "not a Rigel API: {err}");
+    assert!(
+        err.contains("Rigel's API is served under /api")
+            && err.contains(&format!("{bare}/rigel/api")),
+        "{err}"
+    );
+
+    // an agent (and the engine processes it starts) given the bare address runs a flow
+    let _agent = AgentProcess {
+        child: AgentProcess::command(&cli.server, "default", &["--heartbeat-seconds", "1"])
+            .env("RIGEL_API_URL", &bare)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let (run, _) = cli.ok(&["deployment", "run", "etl/nightly"]);
+    let id = run.trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = cli.json(&["flow-run", "inspect", &id])["state"]["type"].clone();
+        if state == "COMPLETED" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && !matches!(state.as_str(), Some("FAILED" | "CRASHED")),
+            "run ended {state}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
