@@ -215,6 +215,7 @@ async fn ls(
     tags: Vec<String>,
     format: Format,
 ) -> CliResult {
+    let filtered = !flows.is_empty() || !tags.is_empty();
     let filter = DeploymentFilter {
         flows: FlowCriteria {
             name: (!flows.is_empty()).then(|| AnyFilter::new(flows)),
@@ -249,7 +250,9 @@ async fn ls(
         ]);
     }
     t.print();
-    if all.is_empty() {
+    if all.is_empty() && filtered {
+        say!("No deployments match; list them all with `rigel deployment ls`.");
+    } else if all.is_empty() {
         say!("No deployments yet; create one with `rigel deployment create FILE`.");
     }
     Ok(())

@@ -373,3 +373,41 @@ async fn logs(client: &RigelClient, id: Uuid, format: Format) -> CliResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_words_are_types_or_names_in_any_case() {
+        assert_eq!(
+            parse_state("FAILED"),
+            Ok(StateSelector::Type(StateType::Failed))
+        );
+        assert_eq!(parse_state("late"), Ok(StateSelector::Name("Late")));
+        for word in ["awaiting-retry", "Awaiting_Retry", "AWAITINGRETRY"] {
+            assert_eq!(parse_state(word), Ok(StateSelector::Name("AwaitingRetry")));
+        }
+        assert!(parse_state("lat").unwrap_err().contains("late"));
+    }
+
+    #[test]
+    fn types_alone_stay_types_and_a_mix_becomes_names() {
+        let types = state_criteria(&[StateSelector::Type(StateType::Running)]).unwrap();
+        assert_eq!(types.kind, Some(AnyFilter::new([StateType::Running])));
+        assert_eq!(types.name, None);
+        let mix = state_criteria(&[
+            StateSelector::Name("Late"),
+            StateSelector::Type(StateType::Running),
+        ])
+        .unwrap();
+        assert_eq!(mix.kind, None);
+        assert_eq!(
+            mix.name,
+            Some(AnyFilter::new(
+                ["Late", "Running", "Retrying"].map(String::from)
+            ))
+        );
+        assert_eq!(state_criteria(&[]), None);
+    }
+}

@@ -168,6 +168,9 @@ fn deployments_of_a_flow_and_the_flows_themselves() {
         "{table}"
     );
 
+    let (_, err) = cli.ok(&["deployment", "ls", "nope"]);
+    assert!(err.contains("No deployments match"), "{err}");
+
     let (table, _) = cli.ok(&["flow", "ls"]);
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("NAME") && lines[0].contains("DEPLOYMENTS"));
