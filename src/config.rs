@@ -1,4 +1,6 @@
-//! Where things live: `RIGEL_HOME`, the database URL and the API URL (flags > env > defaults).
+//! Where things live: `RIGEL_HOME` and the database URL (flags > env > defaults). The API URL is
+//! read by `RigelClient::from_env`, which also completes a bare server address with `/api`, so
+//! every component that talks to the server reads it the same way.
 
 use std::path::PathBuf;
 

@@ -33,8 +33,11 @@ pub enum DeploymentCommand {
         #[arg(long, value_parser = parse_mode)]
         flow_data: Option<FlowDataMode>,
     },
-    /// List deployments.
+    /// List deployments (of one flow: `rigel deployment ls FLOW`).
     Ls {
+        /// Only deployments of this flow.
+        flow: Option<String>,
+        /// Only deployments of this flow (repeat for several).
         #[arg(long)]
         flow_name: Vec<String>,
         /// Only deployments carrying this tag (repeat for several: all must match).
@@ -141,7 +144,14 @@ pub async fn run(client: &RigelClient, cmd: DeploymentCommand, format: Format) -
             };
             create_all(client, &files, &opts).await
         }
-        DeploymentCommand::Ls { flow_name, tag } => ls(client, flow_name, tag, format).await,
+        DeploymentCommand::Ls {
+            flow,
+            mut flow_name,
+            tag,
+        } => {
+            flow_name.extend(flow);
+            ls(client, flow_name, tag, format).await
+        }
         DeploymentCommand::Inspect { name } => {
             let d = resolve::deployment(client, &name).await?;
             match format {
@@ -212,6 +222,7 @@ async fn ls(
     tags: Vec<String>,
     format: Format,
 ) -> CliResult {
+    let filtered = !flows.is_empty() || !tags.is_empty();
     let filter = DeploymentFilter {
         flows: FlowCriteria {
             name: (!flows.is_empty()).then(|| AnyFilter::new(flows)),
@@ -246,7 +257,9 @@ async fn ls(
         ]);
     }
     t.print();
-    if all.is_empty() {
+    if all.is_empty() && filtered {
+        say!("No deployments match; list them all with `rigel deployment ls`.");
+    } else if all.is_empty() {
         say!("No deployments yet; create one with `rigel deployment create FILE`.");
     }
     Ok(())
@@ -281,8 +294,13 @@ async fn run_deployment(client: &RigelClient, args: RunArgs, format: Format) -> 
         Format::Table => println!("{}", run.id),
         other => output::data(other, &run)?,
     }
+    let offers = crate::pickup::offers(client, &run).await;
+    if let Some(offers) = &offers {
+        crate::pickup::warn(&run, offers);
+    }
     if args.watch {
-        return crate::follow::watch(client, &run).await;
+        let waiting = crate::pickup::waiting_for(&run, offers.as_deref());
+        return crate::follow::watch(client, &run, &waiting).await;
     }
     Ok(())
 }

@@ -207,10 +207,18 @@ impl StatePrinter {
 }
 
 /// Prints each state change of a run as it happens, until it ends; Ok only when it completes.
-pub async fn watch(client: &RigelClient, run: &FlowRun) -> CliResult {
+/// While the run is still Scheduled it says what it is `waiting` for, so a run no agent takes
+/// doesn't look like a hung command.
+pub async fn watch(client: &RigelClient, run: &FlowRun, waiting: &str) -> CliResult {
     let mut events = subscribe(client, run.id, &["flow_run.state"]).await?;
     let mut states = StatePrinter::default();
     let mut latest = states.catch_up(client, run.id).await?;
+    if latest
+        .as_ref()
+        .is_some_and(|s| s.kind == StateType::Scheduled)
+    {
+        say!("{waiting}");
+    }
     let mut connection = Connection::default();
     let mut poll = safety_poll();
     let mut live = true;

@@ -5,10 +5,12 @@ mod config;
 mod deploy_create;
 mod deployment;
 mod exit;
+mod flow;
 mod flow_run;
 mod follow;
 mod output;
 mod params;
+mod pickup;
 mod resolve;
 mod server;
 mod storage;
@@ -49,6 +51,9 @@ enum Command {
     /// Create, list, inspect, run and schedule deployments.
     #[command(subcommand)]
     Deployment(deployment::DeploymentCommand),
+    /// List and inspect flows.
+    #[command(subcommand)]
+    Flow(flow::FlowCommand),
     /// List, inspect, cancel and read the logs of flow runs.
     #[command(subcommand, name = "flow-run")]
     FlowRun(flow_run::FlowRunCommand),
@@ -88,6 +93,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Server(cmd) => Ok(server::run(cmd).await?),
         Command::Up(args) => up::up(args).await,
         Command::Deployment(cmd) => deployment::run(&client(), cmd, format).await,
+        Command::Flow(cmd) => flow::run(&client(), cmd, format).await,
         Command::FlowRun(cmd) => flow_run::run(&client(), cmd, format).await,
         Command::WorkQueue(cmd) => work_queue::run(&client(), cmd, format).await,
         Command::Storage(cmd) => storage::run(&client(), cmd, format).await,

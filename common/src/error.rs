@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::validation::FieldError;
 
+/// How the message of the server's 404 for an unknown route starts (`no route for GET /x`), so a
+/// client can tell a wrong address from a missing object.
+pub const NO_ROUTE: &str = "no route for";
+
 /// Machine-readable error codes. The HTTP status is derived from the code, so the two never disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

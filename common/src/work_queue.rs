@@ -181,6 +181,15 @@ impl QueueHealth {
     }
 }
 
+/// A queue that offers a run (its filter matches the run's deployment, tags and flow runner),
+/// with its health: an answer of `GET /api/flow_runs/{id}/work_queues`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueOffer {
+    pub work_queue: WorkQueue,
+    pub status: QueueHealth,
+}
+
 /// `GET /api/work_queues/{id}/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
 
-use super::{error_from_response, ClientError, ClientResult, RigelClient};
+use super::{ClientError, ClientResult, RigelClient};
 use crate::event::{Event, EventFilter, EventKind};
 
 /// First wait before reconnecting after a failure; doubles up to [`MAX_BACKOFF`].
@@ -213,7 +213,9 @@ impl Follower {
             return Ok(resp);
         }
         let bytes = resp.bytes().await.unwrap_or_default();
-        Err(error_from_response(status, &bytes, self.url.clone()))
+        Err(self
+            .client
+            .error_from_response(status, &bytes, self.url.clone()))
     }
 }
 

@@ -18,7 +18,7 @@ use crate::block::{Block, BlockCreate, BlockFilter, StoredData};
 use crate::deployment::{
     Deployment, DeploymentCount, DeploymentCreate, DeploymentFilter, DeploymentUpdate,
 };
-use crate::error::{ErrorBody, ErrorCode};
+use crate::error::{ErrorBody, ErrorCode, NO_ROUTE};
 use crate::flow::{Flow, FlowCreate, FlowFilter};
 use crate::Health;
 
@@ -102,7 +102,8 @@ pub struct RigelClient {
 }
 
 impl RigelClient {
-    /// A client for the API at `base` (e.g. `http://127.0.0.1:4200/api`).
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:4200/api`; a bare server address
+    /// such as `http://127.0.0.1:4200` gets `/api` appended, see [`api_base`]).
     pub fn new(base: impl Into<String>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -115,7 +116,7 @@ impl RigelClient {
             .build()
             .unwrap_or_default();
         Self {
-            base: base.into().trim_end_matches('/').to_string(),
+            base: api_base(&base.into()),
             http,
             stream_http,
             api_key: None,
@@ -124,7 +125,10 @@ impl RigelClient {
 
     /// A client configured from `RIGEL_API_URL` and `RIGEL_API_KEY`.
     pub fn from_env() -> Self {
-        let url = std::env::var("RIGEL_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
+        let url = std::env::var("RIGEL_API_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         let mut client = Self::new(url);
         client.api_key = std::env::var("RIGEL_API_KEY")
             .ok()
@@ -212,7 +216,7 @@ impl RigelClient {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        Err(error_from_response(status, &bytes, url))
+        Err(self.error_from_response(status, &bytes, url))
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -408,19 +412,60 @@ impl RigelClient {
     }
 }
 
-/// The error of a non-success answer from `url`: the API's error body, or `Protocol` when the
-/// body isn't one.
-fn error_from_response(status: StatusCode, bytes: &[u8], url: String) -> ClientError {
-    match serde_json::from_slice::<ErrorBody>(bytes) {
-        Ok(body) => ClientError::Api {
-            status: status.as_u16(),
-            body,
-        },
-        Err(_) => ClientError::Protocol {
+impl RigelClient {
+    /// The error of a non-success answer from `url`: the API's error body, or `Protocol` when
+    /// the body isn't one. A 404 for a route (not for an object) from a base URL that doesn't
+    /// end in `/api` is almost always a misconfigured `RIGEL_API_URL`: it says so, and counts
+    /// as a non-Rigel answer rather than as "not found".
+    fn error_from_response(&self, status: StatusCode, bytes: &[u8], url: String) -> ClientError {
+        let error = match serde_json::from_slice::<ErrorBody>(bytes) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                body,
+            },
+            Err(_) => ClientError::Protocol {
+                url: url.clone(),
+                status: status.as_u16(),
+                detail: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+            },
+        };
+        if status != StatusCode::NOT_FOUND || self.base.ends_with("/api") {
+            return error;
+        }
+        let detail = match error {
+            ClientError::Api { ref body, .. } if body.error.message.starts_with(NO_ROUTE) => {
+                body.error.message.clone()
+            }
+            ClientError::Protocol { ref detail, .. } => detail.clone(),
+            other => return other,
+        };
+        ClientError::Protocol {
             url,
             status: status.as_u16(),
-            detail: String::from_utf8_lossy(bytes).chars().take(200).collect(),
-        },
+            detail: format!(
+                "{detail}; Rigel's API is served under /api: add it to RIGEL_API_URL (e.g. {}/api)",
+                self.base
+            ),
+        }
+    }
+}
+
+/// The API's base address from what a user gave (`RIGEL_API_URL`): without trailing slashes, and
+/// with `/api` appended when the address names only a server (`http://host:4200` or
+/// `http://host:4200/`), since the API is always served there. Any other path is kept as given,
+/// for a proxy that serves the API somewhere else.
+pub fn api_base(given: &str) -> String {
+    let trimmed = given.trim().trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        Ok(url)
+            if url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.has_host() =>
+        {
+            format!("{trimmed}/api")
+        }
+        _ => trimmed.to_string(),
     }
 }
 
@@ -482,6 +527,53 @@ mod tests {
             status,
             detail: String::new(),
         }
+    }
+
+    #[test]
+    fn a_bare_server_address_gets_the_api_path() {
+        for (given, base) in [
+            ("http://host:4200", "http://host:4200/api"),
+            ("http://host:4200/", "http://host:4200/api"),
+            ("https://rigel.example.com", "https://rigel.example.com/api"),
+            ("http://host:4200/api", "http://host:4200/api"),
+            ("http://host:4200/api/", "http://host:4200/api"),
+            // a proxy may serve the API elsewhere: any other path is the user's choice
+            ("http://proxy/rigel", "http://proxy/rigel"),
+            ("http://proxy/rigel/api", "http://proxy/rigel/api"),
+            // not a URL: left for the request to report
+            ("localhost:4200", "localhost:4200"),
+        ] {
+            assert_eq!(api_base(given), base, "{given}");
+            assert_eq!(RigelClient::new(given).base_url(), base, "{given}");
+        }
+    }
+
+    #[test]
+    fn a_missing_route_outside_api_says_to_add_api() {
+        let no_route = serde_json::to_vec(&ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("{NO_ROUTE} GET /rigel/health"),
+        ))
+        .unwrap();
+        let proxied = RigelClient::new("http://proxy/rigel");
+        let e = proxied.error_from_response(StatusCode::NOT_FOUND, &no_route, "u".into());
+        assert!(
+            matches!(e, ClientError::Protocol { status: 404, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("http://proxy/rigel/api"), "{e}");
+        // a proxy's own 404 page
+        let e = proxied.error_from_response(StatusCode::NOT_FOUND, b"<html>", "u".into());
+        assert!(e.to_string().contains("served under /api"), "{e}");
+        // an object that isn't there is a plain "not found", wherever the API lives
+        let missing =
+            serde_json::to_vec(&ErrorBody::new(ErrorCode::NotFound, "no flow x")).unwrap();
+        let e = proxied.error_from_response(StatusCode::NOT_FOUND, &missing, "u".into());
+        assert!(e.is_not_found(), "{e:?}");
+        // under /api a missing route is reported as it is
+        let api = RigelClient::new("http://host:4200/api");
+        let e = api.error_from_response(StatusCode::NOT_FOUND, &no_route, "u".into());
+        assert!(e.is_not_found(), "{e:?}");
     }
 
     #[test]

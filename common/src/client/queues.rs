@@ -6,8 +6,8 @@ use uuid::Uuid;
 use super::{segment, ClientResult, RigelClient};
 use crate::flow_run::FlowRun;
 use crate::work_queue::{
-    ClaimRequest, ClaimedRun, QueueRunsPreview, WorkQueue, WorkQueueCreate, WorkQueueFilter,
-    WorkQueueStatus, WorkQueueUpdate,
+    ClaimRequest, ClaimedRun, QueueOffer, QueueRunsPreview, WorkQueue, WorkQueueCreate,
+    WorkQueueFilter, WorkQueueStatus, WorkQueueUpdate,
 };
 
 impl RigelClient {
@@ -59,6 +59,11 @@ impl RigelClient {
 
     pub async fn work_queue_status(&self, id: Uuid) -> ClientResult<WorkQueueStatus> {
         self.get(&format!("/work_queues/{id}/status")).await
+    }
+
+    /// The queues that offer run `run_id`, with their health.
+    pub async fn run_work_queues(&self, run_id: Uuid) -> ClientResult<Vec<QueueOffer>> {
+        self.get(&format!("/flow_runs/{run_id}/work_queues")).await
     }
 
     /// Claims runs (long-polls up to `wait_seconds` when none is available).

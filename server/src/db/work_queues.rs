@@ -6,7 +6,7 @@ use rigel_common::filter::AnyFilter;
 use rigel_common::flow_run::FlowRun;
 use rigel_common::state::{StateCreate, StateType};
 use rigel_common::work_queue::{
-    ClaimedRun, QueueFilter, QueueHealth, WorkQueue, WorkQueueCreate, WorkQueueFilter,
+    ClaimedRun, QueueFilter, QueueHealth, QueueOffer, WorkQueue, WorkQueueCreate, WorkQueueFilter,
     WorkQueueStatus, WorkQueueUpdate,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -184,17 +184,73 @@ pub async fn delete(db: &Db, id: Uuid) -> ApiResult<()> {
 fn offered<'a>(select: &str, filter: &'a QueueFilter, due: i64) -> QueryBuilder<'a, Sqlite> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(select);
     qb.push(" FROM flow_run WHERE state_type = 'SCHEDULED' AND next_scheduled_start_time <= ")
-        .push_bind(due)
-        .push(" AND deployment_id IS NOT NULL");
-    push_tags_superset(&mut qb, "flow_run.tags", &filter.tags);
+        .push_bind(due);
+    push_matches(&mut qb, filter);
+    qb
+}
+
+/// ` AND <the run matches the queue's filter>`: the one statement of the filter's meaning, used
+/// both for what a queue offers and for which queues offer a run.
+fn push_matches<'a>(qb: &mut QueryBuilder<'a, Sqlite>, filter: &'a QueueFilter) {
+    qb.push(" AND deployment_id IS NOT NULL");
+    push_tags_superset(qb, "flow_run.tags", &filter.tags);
     if let Some(ids) = &filter.deployment_ids {
-        push_in(&mut qb, "deployment_id", ids);
+        push_in(qb, "deployment_id", ids);
     }
     if let Some(types) = &filter.flow_runner_types {
         let types: Vec<&'static str> = types.iter().map(|t| t.as_str()).collect();
-        push_in(&mut qb, "flow_runner_type", &types);
+        push_in(qb, "flow_runner_type", &types);
     }
-    qb
+}
+
+/// The queues whose filters match run `run_id` whatever its state and time (so a CLI can tell,
+/// right after creating a run, whether anything would hand it to an agent), by name.
+pub async fn offering(
+    db: &Db,
+    run_id: Uuid,
+    now: DateTime<Utc>,
+    ready_window: chrono::Duration,
+) -> ApiResult<Vec<QueueOffer>> {
+    let mut conn = db.read.acquire().await?;
+    let run: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM flow_run WHERE id = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if run.is_none() {
+        return Err(ApiError::not_found(format_args!("flow run {run_id}")));
+    }
+    let rows: Vec<QueueRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM work_queue ORDER BY name"))
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut offers = Vec::new();
+    for row in rows {
+        let queue = WorkQueue::try_from(row)?;
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT COUNT(*) FROM flow_run WHERE id = ");
+        qb.push_bind(run_id);
+        push_matches(&mut qb, &queue.filter);
+        let (n,): (i64,) = qb.build_query_as().fetch_one(&mut *conn).await?;
+        if n > 0 {
+            let status = health(&queue, now, ready_window);
+            offers.push(QueueOffer {
+                work_queue: queue,
+                status,
+            });
+        }
+    }
+    Ok(offers)
+}
+
+/// Paused, else ready when an agent polled it within `ready_window`, else not ready.
+fn health(queue: &WorkQueue, now: DateTime<Utc>, ready_window: chrono::Duration) -> QueueHealth {
+    if queue.is_paused {
+        QueueHealth::Paused
+    } else if queue.last_polled.is_some_and(|t| now - t <= ready_window) {
+        QueueHealth::Ready
+    } else {
+        QueueHealth::NotReady
+    }
 }
 
 async fn active_runs(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<u64> {
@@ -238,15 +294,8 @@ pub async fn status(
     let mut qb = offered("SELECT COUNT(*)", &queue.filter, to_micros(now));
     let (late,): (i64,) = qb.build_query_as().fetch_one(&mut *conn).await?;
     let active = active_runs(&mut conn, id).await?;
-    let status = if queue.is_paused {
-        QueueHealth::Paused
-    } else if queue.last_polled.is_some_and(|t| now - t <= ready_window) {
-        QueueHealth::Ready
-    } else {
-        QueueHealth::NotReady
-    };
     Ok(WorkQueueStatus {
-        status,
+        status: health(&queue, now, ready_window),
         late_runs: u64::try_from(late).unwrap_or(0),
         last_polled: queue.last_polled,
         active_runs: active,

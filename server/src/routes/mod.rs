@@ -48,7 +48,11 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+    ApiError::NotFound(format!(
+        "{} {method} {}",
+        rigel_common::error::NO_ROUTE,
+        uri.path()
+    ))
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

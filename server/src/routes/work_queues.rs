@@ -10,8 +10,8 @@ use rigel_common::filter::{validate_limit, MAX_LIMIT};
 use rigel_common::flow_run::FlowRun;
 use rigel_common::validation::{validate_name, FieldError};
 use rigel_common::work_queue::{
-    ClaimRequest, ClaimedRun, QueueFilter, QueueRunsPreview, WorkQueue, WorkQueueCreate,
-    WorkQueueFilter, WorkQueueStatus, WorkQueueUpdate,
+    ClaimRequest, ClaimedRun, QueueFilter, QueueOffer, QueueRunsPreview, WorkQueue,
+    WorkQueueCreate, WorkQueueFilter, WorkQueueStatus, WorkQueueUpdate,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(filter_work_queues))
         .routes(routes!(preview_work_queue_runs))
         .routes(routes!(work_queue_status))
+        .routes(routes!(run_work_queues))
         .routes(routes!(claim_runs))
 }
 
@@ -147,9 +148,31 @@ async fn work_queue_status(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<WorkQueueStatus>> {
-    let window = chrono::Duration::from_std(s.config.queue_ready_window)
-        .unwrap_or(chrono::Duration::seconds(60));
+    let window = s.queue_ready_window();
     Ok(Json(work_queues::status(&s.db, id, s.now(), window).await?))
+}
+
+impl AppState {
+    /// How recently an agent must have polled a queue for it to be ready.
+    fn queue_ready_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.queue_ready_window)
+            .unwrap_or(chrono::Duration::seconds(60))
+    }
+}
+
+/// The queues that offer the run (whatever its state), by name, each with its health — whether
+/// an agent would pick the run up.
+#[utoipa::path(get, path = "/flow_runs/{id}/work_queues", tag = "work queues",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<QueueOffer>), (status = 404, body = ErrorBody)))]
+async fn run_work_queues(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<QueueOffer>>> {
+    let window = s.queue_ready_window();
+    Ok(Json(
+        work_queues::offering(&s.db, id, s.now(), window).await?,
+    ))
 }
 
 fn seconds(field: &str, v: f64, max: f64) -> Result<Duration, FieldError> {

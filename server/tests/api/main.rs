@@ -12,6 +12,7 @@ mod flows;
 mod logs;
 mod orchestration;
 mod persistence;
+mod queue_offers;
 mod reaper;
 mod scheduler;
 mod work_queues;
