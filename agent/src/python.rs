@@ -3,7 +3,8 @@
 //! runs a deployment file. The files are compiled into the binary and written to a private
 //! folder when needed: the engine writes them into each run's own temporary folder, and
 //! `rigel deployment create` into a temporary folder of its own, so nothing is shared between
-//! runs, users or versions.
+//! runs, users or versions. `rigel python-path` installs them once per version under
+//! `RIGEL_HOME` for people's own `python3` ([`install_shared`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../python/rigel/_compat.py"),
     ),
     ("rigel/_flows.py", include_str!("../python/rigel/_flows.py")),
+    ("rigel/_local.py", include_str!("../python/rigel/_local.py")),
     (
         "rigel/_loader.py",
         include_str!("../python/rigel/_loader.py"),
@@ -82,6 +84,39 @@ pub fn install(dir: &Path) -> std::io::Result<()> {
         std::fs::write(&target, text)?;
     }
     Ok(())
+}
+
+/// Installs the module tree for people's own `python3` (`rigel python-path`): into a folder of
+/// `root` named after the module's version and content, so a newer Rigel never serves older
+/// files and an unchanged one rewrites nothing. Each file that is missing or differs is written
+/// to a temporary file and renamed into place, so a concurrent reader or installer never sees
+/// half a file. Returns the folder (for `PYTHONPATH`).
+pub fn install_shared(root: &Path) -> std::io::Result<PathBuf> {
+    let mut all = Vec::new();
+    for (name, text) in FILES {
+        all.extend_from_slice(name.as_bytes());
+        all.push(0);
+        all.extend_from_slice(text.as_bytes());
+        all.push(0);
+    }
+    let hash = rigel_common::flow_data::content_key(&all, Path::new(""));
+    let dir = root.join(format!(
+        "{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        hash.get(..12).unwrap_or(&hash)
+    ));
+    for (name, text) in FILES {
+        let target = dir.join(name);
+        if std::fs::read(&target).is_ok_and(|on_disk| on_disk == text.as_bytes()) {
+            continue;
+        }
+        let parent = target.parent().unwrap_or(&dir);
+        std::fs::create_dir_all(parent)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+        tmp.persist(&target).map_err(|e| e.error)?;
+    }
+    Ok(dir)
 }
 
 /// A message for an interpreter that could not be started.
@@ -292,6 +327,28 @@ for code in attempts:
             .map(|n| format!("{prefix}{n}")),
             "{out}"
         );
+    }
+
+    #[test]
+    fn the_shared_install_is_idempotent_and_repairs_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = install_shared(root.path()).unwrap();
+        assert!(dir.starts_with(root.path()));
+        let flows = dir.join("rigel/_flows.py");
+        let written = std::fs::metadata(&flows).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(install_shared(root.path()).unwrap(), dir);
+        assert_eq!(
+            std::fs::metadata(&flows).unwrap().modified().unwrap(),
+            written,
+            "an unchanged file is not rewritten"
+        );
+        std::fs::write(&flows, "broken").unwrap();
+        std::fs::remove_file(dir.join("prefect/__init__.py")).unwrap();
+        install_shared(root.path()).unwrap();
+        for (name, text) in FILES {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), *text);
+        }
     }
 
     #[test]
