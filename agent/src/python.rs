@@ -351,6 +351,67 @@ for code in attempts:
         }
     }
 
+    /// A flow called in a plain `python3` reports to `RIGEL_API_URL` with the API key: here a
+    /// stand-in server that records each request.
+    #[test]
+    fn a_local_run_sends_its_requests_with_the_api_key() {
+        let dir = tempfile::tempdir().unwrap();
+        install(&dir.path().join("m")).unwrap();
+        let script = r#"
+import http.server, json, os, threading
+seen = []
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        state = body.get("state", {}).get("type") if isinstance(body, dict) else None
+        seen.append((self.path, state, body.get("claim_token") if isinstance(body, dict) else None,
+                     self.headers.get("Authorization")))
+        answer = json.dumps({"id": "0190a000-0000-7000-8000-000000000001", "status": "ACCEPT",
+                             "details": {"claim_token": "0190a000-0000-7000-8000-0000000000cc"}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ["RIGEL_API_URL"] = "http://127.0.0.1:%d/api" % server.server_port
+os.environ["RIGEL_API_KEY"] = "s3cret"
+from prefect import flow
+@flow
+def hello(): print("hi")
+hello()
+for request in seen:
+    print(*request)
+"#;
+        let out = std::process::Command::new(python_interpreter())
+            .args(["-c", script])
+            .env("PYTHONPATH", dir.path().join("m"))
+            .env_remove("RIGEL_STRUCTURED_OUTPUT")
+            .env_remove("RIGEL_FLOW_RUN_ID")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = "/api/flow_runs/0190a000-0000-7000-8000-000000000001/set_state";
+        let token = "0190a000-0000-7000-8000-0000000000cc";
+        let expected = format!(
+            "hi\n\
+             /api/flows/ None None Bearer s3cret\n\
+             /api/flow_runs/ None None Bearer s3cret\n\
+             {run} PENDING None Bearer s3cret\n\
+             {run} RUNNING {token} Bearer s3cret\n\
+             /api/logs/ None None Bearer s3cret\n\
+             {run} COMPLETED {token} Bearer s3cret\n"
+        );
+        assert_eq!(text, expected);
+    }
+
     #[test]
     fn install_writes_the_tree() {
         let dir = tempfile::tempdir().unwrap();
