@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::{DeploymentCriteria, DeploymentFilter};
 use rigel_common::filter::AnyFilter;
+use rigel_common::flow::{FlowCriteria, FlowFilter};
 use rigel_common::flow_run::{
     FlowRun, FlowRunCount, FlowRunCriteria, FlowRunFilter, FlowRunSort, StateCriteria,
 };
@@ -283,6 +284,7 @@ async fn print_runs(client: &RigelClient, runs: &[FlowRun]) {
             .map(|d| (d.id, d.full_name()))
             .collect()
     };
+    let flows = flow_names(client, runs).await;
     let mut t = Table::new(vec![
         "ID",
         "NAME",
@@ -295,16 +297,46 @@ async fn print_runs(client: &RigelClient, runs: &[FlowRun]) {
         t.row(vec![
             r.id.to_string(),
             r.name.clone(),
-            r.deployment_id.map_or_else(
-                || "-".into(),
-                |d| names.get(&d).cloned().unwrap_or_else(|| d.to_string()),
-            ),
+            match r.deployment_id {
+                Some(d) => names.get(&d).cloned().unwrap_or_else(|| d.to_string()),
+                None => flows
+                    .get(&r.flow_id)
+                    .map_or_else(|| "-".into(), |f| format!("{f} (no deployment)")),
+            },
             output::state_word(r.state.kind, &r.state.name),
             output::time(r.expected_start_time),
             duration(r),
         ]);
     }
     t.print();
+}
+
+/// The flow names of the runs that have no deployment (a flow called directly, outside an
+/// agent), which the table shows instead of a deployment; empty if they can't be read.
+async fn flow_names(client: &RigelClient, runs: &[FlowRun]) -> HashMap<Uuid, String> {
+    let ids: HashSet<Uuid> = runs
+        .iter()
+        .filter(|r| r.deployment_id.is_none())
+        .map(|r| r.flow_id)
+        .collect();
+    if ids.is_empty() {
+        return HashMap::new();
+    }
+    let filter = FlowFilter {
+        flows: FlowCriteria {
+            id: Some(AnyFilter::new(ids)),
+            ..Default::default()
+        },
+        limit: rigel_common::filter::MAX_LIMIT,
+        ..Default::default()
+    };
+    client
+        .filter_flows(&filter)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| (f.id, f.name))
+        .collect()
 }
 
 #[derive(Serialize)]

@@ -11,6 +11,7 @@ mod follow;
 mod output;
 mod params;
 mod pickup;
+mod python_path;
 mod resolve;
 mod server;
 mod storage;
@@ -68,6 +69,10 @@ enum Command {
     Agent(agent_cmd::AgentCommand),
     /// Browse and steer deployments, runs, queues and agents in a terminal UI.
     Tui(tui_cmd::TuiArgs),
+    /// Install Rigel's Python module (`rigel`, `prefect`) and print its folder, for running
+    /// flow files with your own Python: `PYTHONPATH=$(rigel python-path) python3 my_flow.py`.
+    #[command(name = "python-path")]
+    PythonPath,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Internals used by agents.
@@ -100,6 +105,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Agent(cmd) => agent_cmd::run(&client(), cmd, format).await,
         Command::Engine(cmd) => agent_cmd::engine(&client(), cmd).await,
         Command::Tui(args) => tui_cmd::run(client(), args).await,
+        Command::PythonPath => python_path::run(format),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rigel", &mut std::io::stdout());
             Ok(())

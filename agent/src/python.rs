@@ -3,7 +3,8 @@
 //! runs a deployment file. The files are compiled into the binary and written to a private
 //! folder when needed: the engine writes them into each run's own temporary folder, and
 //! `rigel deployment create` into a temporary folder of its own, so nothing is shared between
-//! runs, users or versions.
+//! runs, users or versions. `rigel python-path` installs them once per version under
+//! `RIGEL_HOME` for people's own `python3` ([`install_shared`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../python/rigel/_compat.py"),
     ),
     ("rigel/_flows.py", include_str!("../python/rigel/_flows.py")),
+    ("rigel/_local.py", include_str!("../python/rigel/_local.py")),
     (
         "rigel/_loader.py",
         include_str!("../python/rigel/_loader.py"),
@@ -82,6 +84,39 @@ pub fn install(dir: &Path) -> std::io::Result<()> {
         std::fs::write(&target, text)?;
     }
     Ok(())
+}
+
+/// Installs the module tree for people's own `python3` (`rigel python-path`): into a folder of
+/// `root` named after the module's version and content, so a newer Rigel never serves older
+/// files and an unchanged one rewrites nothing. Each file that is missing or differs is written
+/// to a temporary file and renamed into place, so a concurrent reader or installer never sees
+/// half a file. Returns the folder (for `PYTHONPATH`).
+pub fn install_shared(root: &Path) -> std::io::Result<PathBuf> {
+    let mut all = Vec::new();
+    for (name, text) in FILES {
+        all.extend_from_slice(name.as_bytes());
+        all.push(0);
+        all.extend_from_slice(text.as_bytes());
+        all.push(0);
+    }
+    let hash = rigel_common::flow_data::content_key(&all, Path::new(""));
+    let dir = root.join(format!(
+        "{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        hash.get(..12).unwrap_or(&hash)
+    ));
+    for (name, text) in FILES {
+        let target = dir.join(name);
+        if std::fs::read(&target).is_ok_and(|on_disk| on_disk == text.as_bytes()) {
+            continue;
+        }
+        let parent = target.parent().unwrap_or(&dir);
+        std::fs::create_dir_all(parent)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+        tmp.persist(&target).map_err(|e| e.error)?;
+    }
+    Ok(dir)
 }
 
 /// A message for an interpreter that could not be started.
@@ -292,6 +327,89 @@ for code in attempts:
             .map(|n| format!("{prefix}{n}")),
             "{out}"
         );
+    }
+
+    #[test]
+    fn the_shared_install_is_idempotent_and_repairs_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = install_shared(root.path()).unwrap();
+        assert!(dir.starts_with(root.path()));
+        let flows = dir.join("rigel/_flows.py");
+        let written = std::fs::metadata(&flows).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(install_shared(root.path()).unwrap(), dir);
+        assert_eq!(
+            std::fs::metadata(&flows).unwrap().modified().unwrap(),
+            written,
+            "an unchanged file is not rewritten"
+        );
+        std::fs::write(&flows, "broken").unwrap();
+        std::fs::remove_file(dir.join("prefect/__init__.py")).unwrap();
+        install_shared(root.path()).unwrap();
+        for (name, text) in FILES {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), *text);
+        }
+    }
+
+    /// A flow called in a plain `python3` reports to `RIGEL_API_URL` with the API key: here a
+    /// stand-in server that records each request.
+    #[test]
+    fn a_local_run_sends_its_requests_with_the_api_key() {
+        let dir = tempfile::tempdir().unwrap();
+        install(&dir.path().join("m")).unwrap();
+        let script = r#"
+import http.server, json, os, threading
+seen = []
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        state = body.get("state", {}).get("type") if isinstance(body, dict) else None
+        seen.append((self.path, state, body.get("claim_token") if isinstance(body, dict) else None,
+                     self.headers.get("Authorization")))
+        answer = json.dumps({"id": "0190a000-0000-7000-8000-000000000001", "status": "ACCEPT",
+                             "details": {"claim_token": "0190a000-0000-7000-8000-0000000000cc"}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ["RIGEL_API_URL"] = "http://127.0.0.1:%d/api" % server.server_port
+os.environ["RIGEL_API_KEY"] = "s3cret"
+from prefect import flow
+@flow
+def hello(): print("hi")
+hello()
+for request in seen:
+    print(*request)
+"#;
+        let out = std::process::Command::new(python_interpreter())
+            .args(["-c", script])
+            .env("PYTHONPATH", dir.path().join("m"))
+            .env_remove("RIGEL_STRUCTURED_OUTPUT")
+            .env_remove("RIGEL_FLOW_RUN_ID")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = "/api/flow_runs/0190a000-0000-7000-8000-000000000001/set_state";
+        let token = "0190a000-0000-7000-8000-0000000000cc";
+        let expected = format!(
+            "hi\n\
+             /api/flows/ None None Bearer s3cret\n\
+             /api/flow_runs/ None None Bearer s3cret\n\
+             {run} PENDING None Bearer s3cret\n\
+             {run} RUNNING {token} Bearer s3cret\n\
+             /api/logs/ None None Bearer s3cret\n\
+             {run} COMPLETED {token} Bearer s3cret\n"
+        );
+        assert_eq!(text, expected);
     }
 
     #[test]

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -12,8 +13,14 @@ _client = None
 
 
 def client():
-    """The API client of the current flow run, or None outside Rigel's engine."""
+    """The API client of the current flow run (the engine's, or a tracked local run's), or
+    None when the flow run is not tracked."""
     global _client
+    from rigel import _local
+
+    local = _local.current()
+    if local is not None:
+        return local.api
     if _client is None:
         url = os.environ.get("RIGEL_API_URL")
         run = os.environ.get("RIGEL_FLOW_RUN_ID")
@@ -23,6 +30,14 @@ def client():
 
 class ApiError(Exception):
     pass
+
+
+def _error_message(payload):
+    """The message of Rigel's error body, else the start of the answer."""
+    try:
+        return json.loads(payload)["error"]["message"]
+    except Exception:
+        return payload[:300].decode("utf-8", "replace")
 
 
 def _uuid4():
@@ -40,7 +55,7 @@ def _iso(timestamp):
 
 
 class Api:
-    def __init__(self, url, api_key, flow_run_id):
+    def __init__(self, url, api_key, flow_run_id, timeout=30, attempts=4):
         parts = urlsplit(url)
         self.url = url
         self.https = parts.scheme == "https"
@@ -51,18 +66,26 @@ class Api:
         if api_key:
             self.headers["Authorization"] = "Bearer " + api_key
         self.flow_run_id = flow_run_id
+        self.timeout = timeout
+        self.attempts = attempts
         self.conn = None
         self.warned = False
+        # one connection, used by the flow's thread and a local run's reporter thread
+        self.lock = threading.Lock()
 
     def _connect(self):
         if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=30)
-        return http.client.HTTPConnection(self.host, self.port, timeout=30)
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def post(self, path, body):
+        with self.lock:
+            return self._post(path, body)
+
+    def _post(self, path, body):
         data = json.dumps(body).encode("utf-8")
         last = None
-        for attempt in range(4):
+        for attempt in range(self.attempts):
             try:
                 if self.conn is None:
                     self.conn = self._connect()
@@ -78,7 +101,9 @@ class Api:
                     time.sleep(0.2 * attempt)
                 continue
             if response.status >= 400:
-                raise ApiError("%s %s: HTTP %d %s" % ("POST", path, response.status, payload[:300].decode("utf-8", "replace")))
+                raise ApiError(
+                    "%s%s answered HTTP %d: %s" % (self.url.rstrip("/"), path, response.status, _error_message(payload))
+                )
             return json.loads(payload) if payload else None
         raise ApiError("cannot reach %s: %s" % (self.url, last))
 

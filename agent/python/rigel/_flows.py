@@ -4,8 +4,8 @@ Under Rigel's engine (RIGEL_STRUCTURED_OUTPUT=1) log records are written to the 
 stdout as single lines "\\x1e" + JSON ({"rigel": "log", "level", "message", "task_run_id"}); the
 engine turns them into the run's log records with their levels, in order with print() output.
 Each @task call is reported as a task run through Rigel's HTTP API (RIGEL_API_URL,
-RIGEL_FLOW_RUN_ID). Outside the engine, flows and tasks are plain function calls and the run
-logger writes to stderr.
+RIGEL_FLOW_RUN_ID). Outside the engine, the run logger writes to stderr, and calling a flow
+tracks it as a flow run without a deployment (see rigel._local); its tasks are task runs of it.
 """
 
 import contextvars
@@ -82,6 +82,26 @@ def _make_logger():
             except Exception:
                 self.handleError(record)
 
+    class ConsoleHandler(logging.StreamHandler):
+        """Writes to the console's stderr (found when the record is written, so that it is not
+        the capture of a tracked local run) and gives the record to that run, if any."""
+
+        def __init__(self):
+            super().__init__(sys.stderr)
+            self.plain = logging.Formatter("%(message)s")
+
+        def emit(self, record):
+            from rigel import _local
+
+            self.setStream(_local.console(sys.stderr))
+            run = _local.current()
+            if run is not None:
+                try:
+                    run.log(record.levelno, self.plain.format(record), _current_task_run.get())
+                except Exception:
+                    self.handleError(record)
+            super().emit(record)
+
     logger = logging.getLogger("rigel.run")
     logger.propagate = False
     level = os.environ.get("RIGEL_FLOW_LOG_LEVEL", "INFO").strip().upper() or "INFO"
@@ -93,7 +113,7 @@ def _make_logger():
         handler = RunLogHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = ConsoleHandler()
         handler.setFormatter(
             logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(message)s", "%H:%M:%S")
         )
@@ -121,7 +141,9 @@ class Flow:
         FLOWS.append(self)
 
     def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
+        from rigel import _local
+
+        return _local.call(self, args, kwargs)
 
     def __getattr__(self, name):
         raise _no_such_attribute("Flow", name)
