@@ -520,15 +520,17 @@ async fn python_deployment_file_problems_name_the_file_and_line() {
              flow_runner=SubprocessFlowRunner(stream_output=True), schedule=RRuleSchedule(rrule='FREQ=DAILY'))\n",
     )
     .unwrap();
+    // a dry run reads both specs and refuses what creating them would refuse, at their lines
     let out = create(&server.api_url, dir, &[&storage], &["--dry-run"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stderr(&out)
-            .matches("Validated deployment 'hello-storage/")
-            .count(),
-        2,
-        "{}",
-        stderr(&out)
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("storage.py:10: storage block 'a new s3 block' is an S3 block"),
+        "{err}"
+    );
+    assert!(
+        err.contains("storage.py:12: no storage block 0b7e4bd6-2a7e-4bb5-9b2b-2f5b8e2d9a41"),
+        "{err}"
     );
 }
 
