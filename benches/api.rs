@@ -67,7 +67,13 @@ async fn create_load(
             let mut errors = 0;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
                 let t = Instant::now();
-                match http.post(&endpoint).body("{}").send().await {
+                match http
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().as_u16() == 201 => {
                         let _ = r.bytes().await;
                     }

@@ -49,7 +49,7 @@ impl From<ClientError> for CliError {
                 | ErrorCode::Conflict
                 | ErrorCode::PayloadTooLarge
                 | ErrorCode::UnsupportedMediaType => INVALID,
-                ErrorCode::MethodNotAllowed | ErrorCode::Internal => FAILED,
+                ErrorCode::MethodNotAllowed | ErrorCode::Forbidden | ErrorCode::Internal => FAILED,
             },
         };
         CliError::new(code, e.to_string())

@@ -32,6 +32,15 @@ pub struct StartArgs {
     /// An agent silent for this many seconds is offline; its claimed, unstarted runs are requeued.
     #[arg(long, default_value_t = 120.0)]
     pub agent_offline_after: f64,
+    /// An origin (`https://dash.example.com`) whose web pages may call the API. Requests from
+    /// any other web page are refused. Repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// A host name clients reach the server by (`rigel.example.com`), besides its IP addresses
+    /// and localhost; other names are refused (DNS rebinding). Bound to a non-loopback address,
+    /// the machine's own host name is added. Repeatable.
+    #[arg(long = "server-name", value_name = "NAME")]
+    pub server_names: Vec<String>,
 }
 
 pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
@@ -74,6 +83,7 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         seconds("run-heartbeat-timeout", args.run_heartbeat_timeout)?;
     config.agent_offline_after = seconds("agent-offline-after", args.agent_offline_after)?;
     config.agent_stale_after = config.agent_stale_after.min(config.agent_offline_after);
+    config.site = site_policy(args, bound.ip())?;
     config.reaper.interval = config
         .reaper
         .interval
@@ -134,6 +144,42 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// The origins and names of `--allowed-origin` / `--server-name`, checked; the machine's host
+/// name is added when the server is reachable from other machines.
+fn site_policy(
+    args: &StartArgs,
+    bound: std::net::IpAddr,
+) -> anyhow::Result<rigel_server::cross_site::SitePolicy> {
+    for origin in &args.allowed_origins {
+        let ok = ["http://", "https://"].iter().any(|scheme| {
+            origin.strip_prefix(scheme).is_some_and(|rest| {
+                let rest = rest.trim_end_matches('/');
+                !rest.is_empty() && !rest.contains(['/', '?', '#', ' '])
+            })
+        });
+        if !ok {
+            anyhow::bail!(
+                "--allowed-origin '{origin}' is not an origin: give scheme, host and port only, e.g. https://dash.example.com"
+            );
+        }
+    }
+    for name in &args.server_names {
+        if name.is_empty() || name.contains(['/', ':', ' ', '@']) {
+            anyhow::bail!(
+                "--server-name '{name}' is not a host name (give it without scheme or port)"
+            );
+        }
+    }
+    let mut server_names = args.server_names.clone();
+    if !bound.is_loopback() {
+        server_names.extend(rigel_agent::agent::hostname());
+    }
+    Ok(rigel_server::cross_site::SitePolicy {
+        allowed_origins: args.allowed_origins.clone(),
+        server_names,
+    })
 }
 
 fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {

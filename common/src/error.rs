@@ -23,6 +23,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     MethodNotAllowed,
+    /// Understood and refused: a cross-site request, a host name the server does not answer to.
+    Forbidden,
     Internal,
 }
 
@@ -36,6 +38,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Forbidden => 403,
             ErrorCode::Internal => 500,
         }
     }

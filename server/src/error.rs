@@ -20,6 +20,11 @@ pub enum ApiError {
     TooLarge,
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The request is understood and refused (a foreign origin, an unknown host name).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Something went wrong on our side; the detail is logged, never sent to the client.
     #[error("internal error")]
     Internal(String),
@@ -44,6 +49,8 @@ impl ApiError {
             ApiError::Conflict(m) => ErrorBody::new(ErrorCode::Conflict, m),
             ApiError::TooLarge => ErrorBody::new(ErrorCode::PayloadTooLarge, self.to_string()),
             ApiError::MethodNotAllowed(m) => ErrorBody::new(ErrorCode::MethodNotAllowed, m),
+            ApiError::Forbidden(m) => ErrorBody::new(ErrorCode::Forbidden, m),
+            ApiError::UnsupportedMediaType(m) => ErrorBody::new(ErrorCode::UnsupportedMediaType, m),
             ApiError::Internal(_) => ErrorBody::new(ErrorCode::Internal, "internal error"),
         }
     }

@@ -4,13 +4,17 @@ use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::http::HeaderValue;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. The content type is not checked (so `curl -d` works); an empty body or `null`
-/// reads as `{}`, so filter endpoints can be called without one.
+/// A JSON body, which must be sent as `Content-Type: application/json` (or another `+json`
+/// type): a browser may send `text/plain` to any address without asking first, so accepting it
+/// would let web pages drive the API. An empty body (no content type needed) or `null` reads as
+/// `{}`, so filter endpoints can be called without one.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -21,9 +25,35 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(CONTENT_TYPE).cloned();
         let bytes = read_body(req, state).await?;
+        if !bytes.trim_ascii().is_empty() && !is_json(content_type.as_ref()) {
+            let given = content_type
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map_or("none".to_string(), |t| format!("'{t}'"));
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "send the body as JSON with the header `Content-Type: application/json` \
+                 (the request's Content-Type is {given})"
+            )));
+        }
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// `application/json`, or a `+json` type, with any parameters (`; charset=utf-8`).
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(essence) = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 /// Reads a whole body, turning the size limit into a 413.

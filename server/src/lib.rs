@@ -2,6 +2,7 @@
 //! so tests start it on `127.0.0.1:0` and the `rigel server start` binary is a thin wrapper.
 
 pub mod clock;
+pub mod cross_site;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     pub reaper: services::reaper::ReaperConfig,
     /// Replay ring and subscriber buffer sizes of `GET /api/events`.
     pub events: events::EventsConfig,
+    /// Origins whose pages may call the API and host names it answers to (see `cross_site`).
+    pub site: cross_site::SitePolicy,
 }
 
 impl ServerConfig {
@@ -70,6 +73,7 @@ impl ServerConfig {
             late_runs: services::LateRunsConfig::default(),
             reaper: services::reaper::ReaperConfig::default(),
             events: events::EventsConfig::default(),
+            site: cross_site::SitePolicy::default(),
         }
     }
 
@@ -115,6 +119,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api().split_for_parts();
     let openapi = Arc::new(openapi);
     let max_body = state.config.max_body_bytes;
+    let site = Arc::new(state.config.site.clone());
     api.route(
         "/api/openapi.json",
         get(move || {
@@ -126,6 +131,10 @@ pub fn router(state: AppState) -> Router {
     .fallback(routes::not_found)
     .with_state(state)
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn_with_state(
+        site,
+        cross_site::guard,
+    ))
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(
         |_: Box<dyn std::any::Any + Send>| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()

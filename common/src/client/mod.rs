@@ -602,6 +602,7 @@ mod tests {
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::Forbidden,
         ] {
             assert!(!api(code).is_transient(), "{code:?}");
         }

@@ -4,6 +4,7 @@ mod agents;
 mod blocks;
 mod claims;
 mod client;
+mod cross_site;
 mod deployments;
 mod errors;
 mod events;
@@ -90,6 +91,7 @@ impl TestApp {
         let req = Request::builder()
             .method(method)
             .uri(path)
+            .header("content-type", "application/json")
             .body(Body::from(body))
             .unwrap();
         let resp = router.oneshot(req).await.unwrap();
