@@ -29,3 +29,42 @@ pub fn code_cache() -> Option<PathBuf> {
     let dir = rigel_home().ok()?.join("cache").join("flows");
     std::path::absolute(&dir).ok()
 }
+
+/// Creates `dir` (and its parents) readable by its owner only: the home folder holds the
+/// database, whose flow code, runner environments and block credentials are secrets. A folder
+/// that exists already keeps its mode (it may be shared on purpose).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The default database file (`$RIGEL_HOME/rigel.db`) is created, or kept, readable and
+/// writable by its owner only; SQLite gives its `-wal` and `-shm` files the same mode.
+pub fn make_database_private(home: &std::path::Path, database_url: &str) -> anyhow::Result<()> {
+    let file = home.join("rigel.db");
+    if database_url != format!("sqlite://{}", file.display()) {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|f| {
+                let mode = f.metadata()?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(())
+            });
+        opened
+            .map_err(|e| anyhow::anyhow!("cannot create the database {}: {e}", file.display()))?;
+    }
+    Ok(())
+}

@@ -59,9 +59,10 @@ pub struct Opened {
 /// Creates the home folder, opens (and migrates) the database, binds, and prints where the API is.
 pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     let home = config::rigel_home()?;
-    std::fs::create_dir_all(&home)
+    config::create_private_dir(&home)
         .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
     let database_url = config::database_url(&home);
+    config::make_database_private(&home, &database_url)?;
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())

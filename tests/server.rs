@@ -27,6 +27,21 @@ async fn server_starts_serves_stops_and_keeps_data_across_restarts() {
         rigel_home.join("rigel.db").exists(),
         "home and database created on first start"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&rigel_home),
+            0o700,
+            "the home folder is its owner's only"
+        );
+        assert_eq!(
+            mode(&rigel_home.join("rigel.db")),
+            0o600,
+            "so is the database"
+        );
+    }
     let client = RigelClient::new(&server.api_url);
     assert_eq!(client.health().await.unwrap().status, "ok");
     let (created, _) = client
