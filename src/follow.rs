@@ -114,13 +114,15 @@ pub async fn read_logs(
     }
 }
 
-/// A record as `rigel flow-run logs` prints it.
+/// A record as `rigel flow-run logs` prints it (on a terminal, with control characters escaped:
+/// a flow's output must not be able to drive the user's terminal).
 pub fn log_line(l: &Log) -> String {
+    use std::io::IsTerminal;
     format!(
         "{} {:<8} {}",
         l.timestamp.format("%H:%M:%S%.3f"),
         rigel_common::log::level::name(l.level),
-        l.message
+        output::terminal_safe(&l.message, std::io::stdout().is_terminal())
     )
 }
 
@@ -187,7 +189,13 @@ impl StatePrinter {
         let msg = s
             .message
             .as_deref()
-            .map(|m| format!(": {m}"))
+            .map(|m| {
+                use std::io::IsTerminal;
+                format!(
+                    ": {}",
+                    output::terminal_safe(m, std::io::stderr().is_terminal())
+                )
+            })
             .unwrap_or_default();
         say!(
             "{} {}{msg}",

@@ -107,6 +107,26 @@ pub fn state_word(kind: rigel_common::state::StateType, name: &str) -> String {
 }
 
 /// `2026-05-01 09:00:00 UTC`, or `-`.
+/// Text a flow or a user wrote, made safe for a terminal: control characters other than newline
+/// and tab (C0, DEL and C1 — escape sequences that could retitle the window, clear the screen or
+/// fake output) are shown as `\u{1b}` escapes. Untouched when `to_terminal` is false, so piped
+/// output stays byte-exact.
+pub fn terminal_safe(text: &str, to_terminal: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !to_terminal || !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(
         || "-".to_string(),
@@ -157,5 +177,19 @@ mod tests {
         assert_eq!(lines[0], "NAME                         STATE");
         assert_eq!(lines[1], "a-very-long-deployment-name  ok");
         assert_eq!(lines[2], "b                            Scheduled");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals_only() {
+        let evil = "ok\x1b]0;pwned\x07\x1b[2J line\r\nnext\tcol \u{9b}";
+        assert_eq!(
+            terminal_safe(evil, true),
+            "ok\\u{1b}]0;pwned\\u{7}\\u{1b}[2J line\\u{d}\nnext\tcol \\u{9b}"
+        );
+        assert_eq!(terminal_safe(evil, false), evil);
+        assert!(matches!(
+            terminal_safe("plain\ttext\n", true),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }
