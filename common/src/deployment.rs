@@ -270,11 +270,17 @@ impl FlowRunnerSettings {
                                 "is not a valid environment variable name",
                             ));
                         }
-                        if !v.is_string() {
-                            return Err(FieldError::new(
-                                format!("{field}.{name}"),
-                                "must be a string",
-                            ));
+                        match v.as_str() {
+                            None => {
+                                return Err(FieldError::new(
+                                    format!("{field}.{name}"),
+                                    "must be a string",
+                                ))
+                            }
+                            Some(text) if text.contains('\0') => {
+                                return Err(FieldError::new(format!("{field}.{name}"), NUL_MESSAGE))
+                            }
+                            Some(_) => {}
                         }
                     }
                 }
@@ -287,6 +293,9 @@ impl FlowRunnerSettings {
                     if value.as_str().is_none_or(str::is_empty) && !value.is_null() {
                         return Err(FieldError::new(field, "must be a non-empty string"));
                     }
+                    if value.as_str().is_some_and(|t| t.contains('\0')) {
+                        return Err(FieldError::new(field, NUL_MESSAGE));
+                    }
                 }
             }
         }
@@ -295,6 +304,21 @@ impl FlowRunnerSettings {
 }
 
 /// Tags are non-empty strings without control characters.
+/// Why a string that reaches a process's environment or arguments is refused.
+const NUL_MESSAGE: &str = "must not contain a NUL character (it cannot reach a process)";
+
+/// Checks parameters where they enter: a top-level string becomes the `RIGEL_PARAM_<NAME>`
+/// environment variable, which cannot hold a NUL, so one is refused here rather than at spawn.
+/// (Nested values travel JSON-encoded in `RIGEL_PARAMETERS`, where a NUL is escaped.)
+pub fn validate_parameters(field: &str, parameters: &Parameters) -> Result<(), FieldError> {
+    for (name, value) in parameters {
+        if value.as_str().is_some_and(|t| t.contains('\0')) {
+            return Err(FieldError::new(format!("{field}.{name}"), NUL_MESSAGE));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate_tags(field: &str, tags: &[String]) -> Result<(), FieldError> {
     for (i, t) in tags.iter().enumerate() {
         if t.trim().is_empty() || t.chars().any(char::is_control) {
@@ -334,6 +358,7 @@ impl DeploymentCreate {
             s.validate().map_err(|e| e.under("schedule"))?;
         }
         validate_tags("tags", &self.tags)?;
+        validate_parameters("parameters", &self.parameters)?;
         if let Some(r) = &self.flow_runner {
             r.validate().map_err(|e| e.under("flow_runner"))?;
         }
@@ -361,6 +386,9 @@ impl DeploymentUpdate {
         if let Some(r) = &self.flow_runner {
             r.validate().map_err(|e| e.under("flow_runner"))?;
         }
+        if let Some(p) = &self.parameters {
+            validate_parameters("parameters", p)?;
+        }
         Ok(())
     }
 }
@@ -384,6 +412,8 @@ mod tests {
         assert!(ok.validate().is_ok());
         let cases = [
             (json!({"env": {"A": 1}}), "config.env.A"),
+            (json!({"env": {"A": "x\u{0}y"}}), "config.env.A"),
+            (json!({"working_dir": "/tmp\u{0}"}), "config.working_dir"),
             (json!({"env": []}), "config.env"),
             (json!({"stream_output": "yes"}), "config.stream_output"),
             (json!({"image": "x"}), "config.image"),

@@ -189,6 +189,7 @@ async fn create_deployment_flow_run(
     }
     rigel_common::deployment::validate_tags("tags", &body.tags)?;
     super::flow_runs::validate_idempotency_key(body.idempotency_key.as_deref())?;
+    rigel_common::deployment::validate_parameters("parameters", &body.parameters)?;
     let (run, created) =
         crate::db::flow_runs::create_for_deployment(&s.db, id, &body, s.now()).await?;
     if created {

@@ -77,6 +77,7 @@ async fn create_flow_run(
     }
     validate_tags("tags", &body.tags)?;
     validate_idempotency_key(body.idempotency_key.as_deref())?;
+    rigel_common::deployment::validate_parameters("parameters", &body.parameters)?;
     if let Some(st) = &body.state {
         validate_state("state", st)?;
     }

@@ -607,3 +607,37 @@ async fn runs_store_their_effective_parameters() {
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(r["parameters"], json!({"name": "world", "count": 7}));
 }
+
+#[tokio::test]
+async fn a_nul_in_a_value_that_reaches_a_process_is_refused_at_creation() {
+    let app = TestApp::new().await;
+    let d = deployment(&app).await;
+    let id = d["id"].as_str().unwrap();
+    let (s, r) = app
+        .post(
+            &format!("/api/deployments/{id}/create_flow_run"),
+            json!({"parameters": {"name": "a\u{0}b"}}),
+        )
+        .await;
+    assert_eq!(
+        assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "parameters.name"
+    );
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/",
+            json!({"deployment_id": id, "parameters": {"name": "a\u{0}b"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    let mut body = TestApp::deployment_body("hello-world", "nul");
+    body["flow_runner"] = json!({"type": "subprocess", "config": {"env": {"A": "x\u{0}"}}});
+    let (s, r) = app.post("/api/deployments/", body).await;
+    assert_eq!(
+        assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "flow_runner.config.env.A"
+    );
+    // nested values travel JSON-encoded, where a NUL is escaped: accepted
+    let r = run_of(&app, &d, json!({"parameters": {"name": "ok"}})).await;
+    assert_eq!(r["parameters"]["name"], "ok");
+}
