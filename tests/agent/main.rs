@@ -7,6 +7,7 @@ mod support;
 mod engine;
 mod in_agent;
 mod logs;
+mod queues;
 mod resilience;
 mod runs;
 
