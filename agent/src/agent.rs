@@ -11,19 +11,20 @@ use rigel_common::agent::AgentCreate;
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::Deployment;
 use rigel_common::flow_run::FlowRun;
-use rigel_common::state::{StateCreate, StateType};
+use rigel_common::state::StateType;
 use rigel_common::work_queue::{ClaimRequest, ClaimedRun};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
-use crate::engine::{self, propose, EngineOptions, Outcome};
+use crate::closing::{close_if_open, fail_to_start};
+use crate::engine::{self, EngineOptions, Outcome};
 use crate::guard::Guard;
 use crate::logs::LogShipper;
 use crate::process::{describe, stop_group};
 use crate::queue::{self, ClaimRefusal};
-use crate::runner::{self, EngineLaunch, RunnerError};
+use crate::runner::{self, EngineLaunch};
 use crate::states::StateShipper;
 
 #[derive(Debug, Clone)]
@@ -418,16 +419,6 @@ impl Drop for InFlightRun {
     }
 }
 
-/// The run cannot start on this agent (its runner is unavailable or misconfigured, or the
-/// engine process could not be started): it fails with the reason.
-async fn fail_to_start(client: &RigelClient, run: &FlowRun, token: Uuid, e: &RunnerError) {
-    tracing::error!("flow run '{}': {e}", run.name);
-    let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
-    if let Err(e) = propose(client, None, run.id, Some(token), state).await {
-        tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
-    }
-}
-
 /// Waits for a run's engine process; after `cancel_at`, stops it. An engine that ended without
 /// reporting a final state leaves the run open: it becomes Crashed (Cancelled when the agent
 /// is shutting down).
@@ -534,36 +525,6 @@ async fn run_engine_here(
         Err(e) => format!("its engine stopped: {e}"),
     };
     close_if_open(&client, &run, token, StateType::Crashed, why).await;
-}
-
-/// Ends the run with `kind` unless it already reached a final state.
-async fn close_if_open(
-    client: &RigelClient,
-    run: &FlowRun,
-    token: Uuid,
-    kind: StateType,
-    msg: String,
-) {
-    match client.read_flow_run(run.id).await {
-        Ok(now) if now.state.kind.is_terminal() => {
-            tracing::info!("flow run '{}' finished: {}", run.name, now.state.name);
-        }
-        Ok(now) => {
-            tracing::warn!(
-                "flow run '{}' was {} when its engine ended ({msg}); marking it {kind}",
-                run.name,
-                now.state.name
-            );
-            let state = StateCreate::new(kind).with_message(msg);
-            if let Err(e) = propose(client, None, run.id, Some(token), state).await {
-                tracing::error!("cannot report the end of flow run '{}': {e}", run.name);
-            }
-        }
-        Err(e) => tracing::warn!(
-            "flow run '{}' ended ({msg}); cannot read its state: {e}",
-            run.name
-        ),
-    }
 }
 
 /// After a shutdown request: waits for every run (each enforces the grace period itself).

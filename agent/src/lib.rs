@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod backoff;
+mod closing;
 pub mod engine;
 pub mod guard;
 pub mod logs;

@@ -5,6 +5,7 @@
 mod support;
 
 mod engine;
+mod failures;
 mod in_agent;
 mod logs;
 mod queues;
