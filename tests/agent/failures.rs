@@ -13,9 +13,9 @@ async fn failures_before_the_flow_starts_are_in_the_run_logs_in_agent() {
     failures_are_logged(&["--engine", "in-agent"]).await;
 }
 
-/// Three ways a run fails before its flow does anything: the runner names an interpreter or a
-/// folder that is missing (found by the agent at submission), and the flow's own interpreter
-/// is missing (found by the engine when it starts the flow).
+/// Four ways a run fails before its flow does anything: the runner names an interpreter or a
+/// folder that is missing (found by the agent at submission), the flow's code cannot be fetched
+/// or its own interpreter is missing (found by the engine).
 async fn failures_are_logged(agent_args: &[&str]) {
     let (_home, server, client) = start_server(&[]);
     let subprocess = |config: serde_json::Value| {
@@ -52,6 +52,10 @@ async fn failures_are_logged(agent_args: &[&str]) {
             .await,
             "cannot start the flow script",
         ),
+        (
+            unfetchable(&client).await,
+            "cannot read the flow file /nonexistent/flow.sh",
+        ),
     ];
     let _agent = AgentProcess::start(&server, "default", agent_args);
     for (deployment, reason) in cases {
@@ -66,4 +70,14 @@ async fn failures_are_logged(agent_args: &[&str]) {
             "`rigel flow-run logs` of a run that failed with '{message}' shows:\n{shown}"
         );
     }
+}
+
+/// A deployment whose flow file is a path no machine has.
+async fn unfetchable(client: &RigelClient) -> Uuid {
+    let body = serde_json::json!({
+        "name": "unfetchable", "flow_name": "unfetchable",
+        "flow_data": {"encoding": "file", "blob": "/nonexistent/flow.sh"},
+    });
+    let spec: DeploymentCreate = serde_json::from_value(body).unwrap();
+    client.create_deployment(&spec).await.unwrap().0.id
 }
