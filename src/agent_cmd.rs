@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use rigel_agent::agent::{self, AgentConfig, Engines};
 use rigel_agent::engine::{self, EngineOptions, Outcome};
+use rigel_agent::queue::NoQueueWithId;
 use rigel_agent::runner::EngineLaunch;
 use rigel_common::agent::AgentFilter;
 use rigel_common::client::RigelClient;
@@ -16,7 +17,8 @@ use crate::output::{self, Format, Table};
 
 #[derive(Subcommand, Debug)]
 pub enum AgentCommand {
-    /// Take runs from a work queue and run them (the queue is created if it doesn't exist).
+    /// Take runs from a work queue and run them (a queue named but missing is created; an id
+    /// must be an existing queue's).
     Start(StartArgs),
     /// List agents with their status (online / stale / offline, from their heartbeats).
     Ls,
@@ -24,7 +26,7 @@ pub enum AgentCommand {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
-    /// The work queue to take runs from.
+    /// The work queue to take runs from: its name or id.
     pub queue: String,
     /// A name for this agent (default: host-pid).
     #[arg(long)]
@@ -159,8 +161,13 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
             }),
         },
     };
-    agent::run(client, config, shutdown).await?;
-    Ok(())
+    agent::run(client, config, shutdown).await.map_err(|e| {
+        if e.downcast_ref::<NoQueueWithId>().is_some() {
+            CliError::not_found(format!("{e:#}"))
+        } else {
+            e.into()
+        }
+    })
 }
 
 pub async fn run(client: &RigelClient, cmd: AgentCommand, format: Format) -> CliResult {

@@ -8,24 +8,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rigel_common::agent::AgentCreate;
-use rigel_common::client::{ClientError, RigelClient};
+use rigel_common::client::RigelClient;
 use rigel_common::deployment::Deployment;
 use rigel_common::flow_run::FlowRun;
-use rigel_common::state::{StateCreate, StateType};
-use rigel_common::work_queue::{ClaimRequest, ClaimedRun, WorkQueue, WorkQueueCreate};
+use rigel_common::state::StateType;
+use rigel_common::work_queue::{ClaimRequest, ClaimedRun};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::engine::{self, propose, EngineOptions, Outcome};
+use crate::backoff::Backoff;
+use crate::closing::{close_if_open, fail_to_start};
+use crate::engine::{self, EngineOptions, Outcome};
 use crate::guard::Guard;
 use crate::logs::LogShipper;
 use crate::process::{describe, stop_group};
-use crate::runner::{self, EngineLaunch, RunnerError};
+use crate::queue::{self, ClaimRefusal};
+use crate::runner::{self, EngineLaunch};
 use crate::states::StateShipper;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
+    /// The work queue's name or id (see [`queue::resolve`]); its name once the agent runs.
     pub queue: String,
     pub name: String,
     /// Most runs executing at once.
@@ -59,14 +63,20 @@ const CLAIM_GATHER: Duration = Duration::from_millis(10);
 /// The runs whose engines this agent is running (reported with each heartbeat).
 type InFlight = Arc<Mutex<HashSet<Uuid>>>;
 
-/// Runs the agent until `shutdown` is cancelled.
+/// Runs the agent until `shutdown` is cancelled. A queue id that no queue has stops it with
+/// [`queue::NoQueueWithId`].
 pub async fn run(
     client: RigelClient,
     mut config: AgentConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let queue = ensure_queue(&client, &config.queue, &shutdown).await?;
-    let Some(queue) = queue else { return Ok(()) };
+    let queue = queue::resolve(&client, &config.queue, &shutdown).await?;
+    let Some(mut queue) = queue else {
+        return Ok(());
+    };
+    // registered, logged and found again (should it be deleted) by its name, also when given
+    // by id
+    config.queue.clone_from(&queue.name);
     let Some(agent_id) = register(&client, &config, &shutdown).await? else {
         return Ok(());
     };
@@ -161,13 +171,24 @@ pub async fn run(
                 }
             }
             Err(e) => {
-                if matches!(&e, ClientError::Api { body, .. } if body.error.details["field"] == "agent_id")
-                {
-                    // the server forgot us (e.g. its database was reset): register again
-                    identity
-                        .replace(agent_id, &client, &config, &shutdown)
-                        .await;
-                    continue;
+                match ClaimRefusal::of(&e) {
+                    ClaimRefusal::UnknownAgent => {
+                        // the server forgot us (e.g. its database was reset): register again
+                        identity
+                            .replace(agent_id, &client, &config, &shutdown)
+                            .await;
+                        continue;
+                    }
+                    ClaimRefusal::QueueNotFound if queue::is_deleted(&client, queue.id).await => {
+                        let Some(back) = queue::wait_for_return(&client, &queue, &shutdown).await
+                        else {
+                            break;
+                        };
+                        queue = back;
+                        backoff.reset();
+                        continue;
+                    }
+                    ClaimRefusal::QueueNotFound | ClaimRefusal::Other => {}
                 }
                 tracing::warn!("claiming runs failed: {e}; retrying in {backoff}");
                 if !backoff.wait(&shutdown).await {
@@ -186,47 +207,6 @@ pub async fn run(
     let _ = client.delete_agent(identity.current().await).await;
     tracing::info!("agent '{}' stopped", config.name);
     Ok(())
-}
-
-/// Finds the queue, creating it (with a warning) when it doesn't exist; waits out outages
-/// (transport errors and 5xx answers), gives up on any other refusal.
-async fn ensure_queue(
-    client: &RigelClient,
-    name: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<WorkQueue>> {
-    let mut backoff = Backoff::new();
-    loop {
-        let e = match client.read_work_queue_by_name(name).await {
-            Ok(q) => return Ok(Some(q)),
-            Err(e) if e.is_not_found() => {
-                let body = WorkQueueCreate {
-                    name: name.to_string(),
-                    ..Default::default()
-                };
-                match client.create_work_queue(&body).await {
-                    Ok(q) => {
-                        tracing::warn!("work queue '{name}' did not exist; created it (no filter: it offers every deployment's runs)");
-                        return Ok(Some(q));
-                    }
-                    // someone else created it meanwhile: read it
-                    Err(e) if e.code() == Some(rigel_common::error::ErrorCode::Conflict) => {
-                        continue
-                    }
-                    Err(e) if !e.is_transient() => {
-                        return Err(anyhow::anyhow!("cannot create work queue '{name}': {e}"))
-                    }
-                    Err(e) => e,
-                }
-            }
-            Err(e) if !e.is_transient() => return Err(anyhow::anyhow!("work queue '{name}': {e}")),
-            Err(e) => e,
-        };
-        tracing::warn!("{e}; retrying in {backoff}");
-        if !backoff.wait(shutdown).await {
-            return Ok(None);
-        }
-    }
 }
 
 /// The agent's id, shared by the claim and heartbeat loops: when the server has forgotten it,
@@ -293,41 +273,6 @@ async fn register(
         if !backoff.wait(shutdown).await {
             return Ok(None);
         }
-    }
-}
-
-/// Capped exponential backoff for the agent's retry loops: 0.5 s, doubling up to 30 s.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(30);
-
-    fn new() -> Self {
-        Self { next: Self::FIRST }
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    /// Sleeps the current delay and doubles it; false when `shutdown` came first.
-    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => true,
-            () = shutdown.cancelled() => false,
-        }
-    }
-}
-
-/// The delay the next `wait` sleeps, as "0.5s".
-impl std::fmt::Display for Backoff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.1}s", self.next.as_secs_f64())
     }
 }
 
@@ -474,16 +419,6 @@ impl Drop for InFlightRun {
     }
 }
 
-/// The run cannot start on this agent (its runner is unavailable or misconfigured, or the
-/// engine process could not be started): it fails with the reason.
-async fn fail_to_start(client: &RigelClient, run: &FlowRun, token: Uuid, e: &RunnerError) {
-    tracing::error!("flow run '{}': {e}", run.name);
-    let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
-    if let Err(e) = propose(client, None, run.id, Some(token), state).await {
-        tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
-    }
-}
-
 /// Waits for a run's engine process; after `cancel_at`, stops it. An engine that ended without
 /// reporting a final state leaves the run open: it becomes Crashed (Cancelled when the agent
 /// is shutting down).
@@ -590,36 +525,6 @@ async fn run_engine_here(
         Err(e) => format!("its engine stopped: {e}"),
     };
     close_if_open(&client, &run, token, StateType::Crashed, why).await;
-}
-
-/// Ends the run with `kind` unless it already reached a final state.
-async fn close_if_open(
-    client: &RigelClient,
-    run: &FlowRun,
-    token: Uuid,
-    kind: StateType,
-    msg: String,
-) {
-    match client.read_flow_run(run.id).await {
-        Ok(now) if now.state.kind.is_terminal() => {
-            tracing::info!("flow run '{}' finished: {}", run.name, now.state.name);
-        }
-        Ok(now) => {
-            tracing::warn!(
-                "flow run '{}' was {} when its engine ended ({msg}); marking it {kind}",
-                run.name,
-                now.state.name
-            );
-            let state = StateCreate::new(kind).with_message(msg);
-            if let Err(e) = propose(client, None, run.id, Some(token), state).await {
-                tracing::error!("cannot report the end of flow run '{}': {e}", run.name);
-            }
-        }
-        Err(e) => tracing::warn!(
-            "flow run '{}' ended ({msg}); cannot read its state: {e}",
-            run.name
-        ),
-    }
 }
 
 /// After a shutdown request: waits for every run (each enforces the grace period itself).

@@ -2,10 +2,13 @@
 //! engine (executes one run in its own process and reports its states and logs).
 
 pub mod agent;
+mod backoff;
+mod closing;
 pub mod engine;
 pub mod guard;
 pub mod logs;
 pub mod process;
 pub mod python;
+pub mod queue;
 pub mod runner;
 pub mod states;

@@ -5,8 +5,10 @@
 mod support;
 
 mod engine;
+mod failures;
 mod in_agent;
 mod logs;
+mod queues;
 mod resilience;
 mod runs;
 

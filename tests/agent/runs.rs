@@ -110,6 +110,14 @@ async fn cancel_a_long_run_and_crash_when_the_engine_dies() {
     let done = finished(&client, r.id, 20).await;
     assert_eq!(done.state.kind, StateType::Crashed, "{:?}", done.state);
     assert!(done.state.message.unwrap_or_default().contains("signal 9"));
+    // ... and says why in the run's logs too (the engine could not)
+    let lines = logs(&client, r.id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Flow run crashed: ") && l.contains("signal 9")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,6 +139,13 @@ async fn unavailable_flow_runners_fail_at_submission() {
         .message
         .unwrap_or_default()
         .contains("flow runner 'docker' is not available on this agent"));
+    let lines = logs(&client, r.id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("flow runner 'docker' is not available on this agent")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
