@@ -305,17 +305,18 @@ struct StorageTarget {
 }
 
 impl StorageTarget {
-    fn of(block: &Block) -> Self {
+    fn new(id: Uuid, name: String, kind: BlockType, config: &serde_json::Value) -> Self {
+        let path = config.get("path").and_then(|p| p.as_str());
         Self {
-            id: block.id,
-            name: block.name.clone(),
-            kind: block.kind,
-            path: block
-                .config
-                .get("path")
-                .and_then(|p| p.as_str())
-                .map(str::to_string),
+            id,
+            name,
+            kind,
+            path: path.map(str::to_string),
         }
+    }
+
+    fn of(block: &Block) -> Self {
+        Self::new(block.id, block.name.clone(), block.kind, &block.config)
     }
 
     /// Refuses blocks `deployment create` cannot put code into.
@@ -401,19 +402,11 @@ async fn storage_target(
     if let Some(name) = &create.name {
         validate_name("flow_storage.name", name).map_err(|e| CliError::invalid(e.to_string()))?;
     }
-    let planned = StorageTarget {
-        id: Uuid::nil(),
-        name: create
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("a new {} block", create.kind.as_str())),
-        kind: create.kind,
-        path: create
-            .config
-            .get("path")
-            .and_then(|p| p.as_str())
-            .map(str::to_string),
-    };
+    let name = create
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("a new {} block", create.kind.as_str()));
+    let planned = StorageTarget::new(Uuid::nil(), name, create.kind, &create.config);
     // refused before the block is registered, so a refused spec leaves nothing behind
     planned.check_writable()?;
     if dry_run {

@@ -72,6 +72,26 @@ fn has(logs: &[Log], lvl: u8, text: &str) -> bool {
     logs.iter().any(|l| l.level == lvl && l.message == text)
 }
 
+/// The run went Scheduled → Pending → Running → Completed, each once.
+async fn assert_ran_once(client: &RigelClient, id: Uuid) {
+    let states: Vec<StateType> = client
+        .flow_run_states(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            StateType::Scheduled,
+            StateType::Pending,
+            StateType::Running,
+            StateType::Completed
+        ]
+    );
+}
+
 async fn task_runs(client: &RigelClient, id: Uuid) -> Vec<TaskRun> {
     client
         .filter_task_runs(&TaskRunFilter {
@@ -160,22 +180,7 @@ async fn the_seed_python_examples_are_created_and_run_through_an_agent() {
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
     let lines = logs(&client, r.id).await;
     assert!(has(&lines, level::INFO, "Hello world!"), "{lines:#?}");
-    let states: Vec<StateType> = client
-        .flow_run_states(r.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.kind)
-        .collect();
-    assert_eq!(
-        states,
-        [
-            StateType::Scheduled,
-            StateType::Pending,
-            StateType::Running,
-            StateType::Completed
-        ]
-    );
+    assert_ran_once(&client, r.id).await;
 
     // deployment parameters, and a run's own over them; the __main__ block never runs
     let r = run(
@@ -684,22 +689,7 @@ async fn a_flow_file_run_directly_is_a_tracked_run_without_deployment() {
     );
     let flow = client.read_flow(r.flow_id).await.unwrap();
     assert_eq!(flow.name, "hello-world");
-    let states: Vec<StateType> = client
-        .flow_run_states(r.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.kind)
-        .collect();
-    assert_eq!(
-        states,
-        [
-            StateType::Scheduled,
-            StateType::Pending,
-            StateType::Running,
-            StateType::Completed
-        ]
-    );
+    assert_ran_once(&client, r.id).await;
     let lines = logs(&client, r.id).await;
     assert!(has(&lines, level::INFO, "Hello world!"), "{lines:#?}");
 
