@@ -320,7 +320,20 @@ pub fn validate_parameters(field: &str, parameters: &Parameters) -> Result<(), F
 }
 
 pub fn validate_tags(field: &str, tags: &[String]) -> Result<(), FieldError> {
+    use crate::filter::{MAX_TAGS, MAX_TAG_CHARS};
+    if tags.len() > MAX_TAGS {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_TAGS} tags, got {}", tags.len()),
+        ));
+    }
     for (i, t) in tags.iter().enumerate() {
+        if t.chars().count() > MAX_TAG_CHARS {
+            return Err(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("a tag is at most {MAX_TAG_CHARS} characters"),
+            ));
+        }
         if t.trim().is_empty() || t.chars().any(char::is_control) {
             return Err(FieldError::new(
                 format!("{field}[{i}]"),

@@ -44,7 +44,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn validate_filter(f: &QueueFilter) -> Result<(), FieldError> {
-    validate_tags("filter.tags", &f.tags)
+    validate_tags("filter.tags", &f.tags)?;
+    let max = rigel_common::filter::MAX_ANY;
+    if f.deployment_ids.as_ref().is_some_and(|ids| ids.len() > max) {
+        return Err(FieldError::new(
+            "filter.deployment_ids",
+            format!("at most {max} deployments"),
+        ));
+    }
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/work_queues/", tag = "work queues", request_body = WorkQueueCreate,

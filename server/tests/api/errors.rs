@@ -121,3 +121,62 @@ async fn unknown_routes_and_methods_use_the_error_shape() {
     let (s, e) = app.call(Method::PUT, "/api/health", None).await;
     assert_error(s, &e, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn lists_and_tags_have_limits_not_server_errors() {
+    let app = TestApp::new().await;
+    let ids: Vec<String> = (0..40_000)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    // at the limit: fine; past it: 422 naming the list
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"id": {"any_": &ids[..1000]}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    for n in [1001, 40_000] {
+        let (s, r) = app
+            .post(
+                "/api/flow_runs/filter",
+                json!({"flow_runs": {"id": {"any_": &ids[..n]}}}),
+            )
+            .await;
+        let field = assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+        assert_eq!(field, "flow_runs.id.any_", "{r}");
+    }
+    let tags: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
+    let (s, r) = app
+        .post(
+            "/api/flow_runs/filter",
+            json!({"flow_runs": {"tags": {"all_": &tags}}}),
+        )
+        .await;
+    let field = assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "flow_runs.tags.all_", "{r}");
+    let mut body = TestApp::deployment_body("f", "many-tags");
+    body["tags"] = json!(tags);
+    let (s, r) = app.post("/api/deployments/", body).await;
+    assert_eq!(
+        assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "tags"
+    );
+    let mut body = TestApp::deployment_body("f", "long-tag");
+    body["tags"] = json!(["x".repeat(201)]);
+    let (s, r) = app.post("/api/deployments/", body).await;
+    assert_eq!(
+        assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "tags[0]"
+    );
+    let (s, r) = app
+        .post(
+            "/api/work_queues/",
+            json!({"name": "q", "filter": {"tags": tags}}),
+        )
+        .await;
+    assert_eq!(
+        assert_error(s, &r, StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+        "filter.tags"
+    );
+}
