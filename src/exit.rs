@@ -39,6 +39,8 @@ impl CliError {
 impl From<ClientError> for CliError {
     fn from(e: ClientError) -> Self {
         let code = match &e {
+            // the server answered, but its answer could not be read: not an outage
+            ClientError::Protocol { status, .. } if (200..300).contains(status) => FAILED,
             ClientError::Unreachable { .. }
             | ClientError::Protocol { .. }
             | ClientError::Http { .. } => UNREACHABLE,

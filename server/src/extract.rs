@@ -68,6 +68,39 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
     })
 }
 
+/// Deepest nesting of arrays and objects a body may have. What the server stores it answers
+/// again inside larger documents (a run's parameters inside a claim answer, an event): with
+/// this bound they stay far inside what every client decodes (serde_json stops at 128).
+pub const MAX_NESTING: usize = 32;
+
+/// How deep `[`/`{` nest in a JSON text (brackets inside strings don't count). A linear scan,
+/// run before parsing; a malformed text is left for the parser to describe.
+fn nesting(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Parses JSON, telling malformed documents (400) from well-formed ones with a bad field (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let trimmed = bytes.trim_ascii();
@@ -76,6 +109,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
+    if nesting(bytes) > MAX_NESTING {
+        return Err(ApiError::BadRequest(format!(
+            "the JSON body nests arrays and objects more than {MAX_NESTING} deep"
+        )));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -189,5 +227,20 @@ fn path_error(kind: &ErrorKind) -> ApiError {
             )
         }
         other => ApiError::BadRequest(format!("invalid URL path: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(nesting(b"{}"), 1);
+        assert_eq!(nesting(br#"{"a": [1, {"b": "[[[{{{"}]}"#), 3);
+        assert_eq!(nesting(br#"{"a": "\"[[", "b": [[]]}"#), 3);
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(nesting(deep.as_bytes()), 40);
+        assert!(parse_json::<serde_json::Value>(deep.as_bytes()).is_err());
     }
 }

@@ -180,3 +180,30 @@ async fn lists_and_tags_have_limits_not_server_errors() {
         "filter.tags"
     );
 }
+
+#[tokio::test]
+async fn bodies_nested_deeper_than_32_are_refused() {
+    let app = TestApp::new().await;
+    let nested = |depth: usize| {
+        let mut v = json!("leaf");
+        for _ in 0..depth {
+            v = json!({ "k": v });
+        }
+        v
+    };
+    // the parameters sit two levels down in the body
+    let mut body = TestApp::deployment_body("f", "deep");
+    body["parameters"] = json!({ "p": nested(29) });
+    let (s, r) = app.post("/api/deployments/", body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    body["parameters"] = json!({ "p": nested(125) });
+    let (s, r) = app.post("/api/deployments/", body).await;
+    assert_error(s, &r, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 32 deep"),
+        "{r}"
+    );
+}
