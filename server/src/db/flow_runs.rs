@@ -491,16 +491,21 @@ fn check_parameters(schema: Option<&serde_json::Value>, merged: &Parameters) -> 
 }
 
 /// Records that the run's process is alive; answers its state and whether the token still holds.
+///
+/// The time is read from `clock` when the write runs, not when the request arrived: a heartbeat
+/// that waited behind a slow write must not look as old as its arrival, or the reaper would crash
+/// a healthy run for the server's own delay.
 pub async fn heartbeat(
     db: &Db,
     id: Uuid,
     claim_token: Option<Uuid>,
-    now: DateTime<Utc>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> ApiResult<rigel_common::flow_run::RunHeartbeatAnswer> {
     let (row, claim_valid) = db
         .writer
         .run(move |conn| {
             Box::pin(async move {
+                let now = clock.now();
                 let row = find(&mut *conn, id).await?.ok_or_else(|| not_found(id))?;
                 let claim_valid = row.claim_token == claim_token;
                 if claim_valid {

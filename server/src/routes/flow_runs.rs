@@ -246,6 +246,6 @@ async fn flow_run_heartbeat(
     ApiJson(body): ApiJson<RunHeartbeat>,
 ) -> ApiResult<Json<RunHeartbeatAnswer>> {
     Ok(Json(
-        flow_runs::heartbeat(&s.db, id, body.claim_token, s.now()).await?,
+        flow_runs::heartbeat(&s.db, id, body.claim_token, s.config.clock.clone()).await?,
     ))
 }

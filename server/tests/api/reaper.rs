@@ -160,3 +160,53 @@ async fn pending_runs_of_an_offline_agent_go_back_to_the_queue() {
         "its new agent is online"
     );
 }
+
+/// A heartbeat that waited behind a slow write is stamped when it is written, so the wait does
+/// not count against the run.
+#[tokio::test]
+async fn a_heartbeat_delayed_by_the_writer_keeps_its_run_alive() {
+    let (app, clock) = app().await;
+    let d = deployment(&app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let agent = register_agent(&app).await;
+    let (run, token) = claimed(&app, &d, &agent).await;
+    let r = set_state(
+        &app,
+        &run,
+        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
+    )
+    .await;
+    assert_eq!(r["status"], "ACCEPT", "{r}");
+    // the writer is held by a slow job while the heartbeat arrives
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let writer = app.state.db.writer.clone();
+    let stall = tokio::spawn(async move {
+        writer
+            .run(move |_conn| {
+                Box::pin(async move {
+                    let _ = held.await;
+                    Ok(())
+                })
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let router = app.router.clone();
+    let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
+    let body = json!({ "claim_token": token }).to_string();
+    let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // the stall lasts longer than the heartbeat timeout (30 s)
+    clock.advance(Duration::seconds(40));
+    release.send(()).unwrap();
+    stall.await.unwrap().unwrap();
+    let (s, answer) = beat.await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!(
+        stats.crashed, 0,
+        "the heartbeat counts from when it was written"
+    );
+    assert_eq!(state(&app, &run).await["type"], "RUNNING");
+}
