@@ -82,6 +82,10 @@ impl FlowData {
                 if r.data.is_empty() {
                     return Err(FieldError::new("blob", "the storage key `data` is empty"));
                 }
+                // the key becomes a file name inside a local block's folder: no paths
+                crate::block::validate_storage_key(&r.data).map_err(|e| {
+                    FieldError::new("blob", format!("the storage key `data` {}", e.message))
+                })?;
                 if let Some(name) = &r.file_name {
                     validate_file_name(name)?;
                 }
@@ -131,6 +135,10 @@ mod tests {
         let named = FlowData::block_storage_of_file(id, "abc", Some("hello_flow.py".into()));
         let r = named.validate().unwrap().unwrap();
         assert_eq!(r.file_name.as_deref(), Some("hello_flow.py"));
+        for key in ["../../etc/shadow", "/etc/passwd", ".."] {
+            let fd = FlowData::block_storage(id, key);
+            assert_eq!(fd.validate().unwrap_err().field, "blob", "{key}");
+        }
         for bad in ["../x.py", "a/b.py", "", ".."] {
             let fd = FlowData::block_storage_of_file(id, "abc", Some(bad.into()));
             assert_eq!(fd.validate().unwrap_err().field, "blob", "{bad:?}");

@@ -120,7 +120,8 @@ async fn fetch_stored(
                         .get("path")
                         .and_then(|p| p.as_str())
                         .ok_or_else(|| anyhow!("local storage block '{}' has no path", block.name))?;
-                    let path = flow.folder(Path::new(root)).join(&r.data);
+                    let path = inside(&flow.folder(Path::new(root)), &r.data)
+                        .with_context(|| format!("local storage block '{}'", block.name))?;
                     std::fs::read(&path)
                         .with_context(|| format!("cannot read {} (local storage block '{}')", path.display(), block.name))?
                 }
@@ -200,6 +201,29 @@ fn store_cached(cache: &Path, key: &str, bytes: &[u8]) -> Option<PathBuf> {
     }
 }
 
+/// The file `key` names in the block folder `root`, which must stay inside it once links are
+/// resolved (keys are checked at creation; this holds for data written before that check, and
+/// for links placed in the folder).
+fn inside(root: &Path, key: &str) -> anyhow::Result<PathBuf> {
+    rigel_common::block::validate_storage_key(key)
+        .map_err(|e| anyhow!("the storage key '{key}' {}", e.message))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("cannot open the folder {}", root.display()))?;
+    let path = root.join(key);
+    let real = path
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !real.starts_with(&root) {
+        bail!(
+            "{} leads outside the block's folder (to {})",
+            path.display(),
+            real.display()
+        );
+    }
+    Ok(real)
+}
+
 /// Keeps a storage key usable as a file name.
 fn sanitize(name: &str) -> String {
     let clean: String = name
@@ -216,5 +240,29 @@ fn sanitize(name: &str) -> String {
         format!("flow{clean}")
     } else {
         clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_block_files_stay_inside_the_block_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("block");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("flow.sh"), "echo hi").unwrap();
+        std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+        assert!(inside(&root, "flow.sh").unwrap().ends_with("block/flow.sh"));
+        for key in ["../secret", "/etc/passwd", "..", "missing.sh"] {
+            assert!(inside(&root, key).is_err(), "{key}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
+            let err = inside(&root, "link").unwrap_err().to_string();
+            assert!(err.contains("outside the block's folder"), "{err}");
+        }
     }
 }
