@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use rigel_common::log::{level, LogCreate};
 use rigel_common::state::{StateCreate, StateType};
 use uuid::Uuid;
 
@@ -63,6 +64,8 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
     .await
     .map_err(crate::error::ApiError::from)?;
     let timeout = state.config.reaper.run_heartbeat_timeout.as_secs_f64();
+    // what the run's logs say about its end: nobody else is left to say it
+    let mut notes: Vec<LogCreate> = Vec::new();
     for run in &zombies {
         let cancelling = run.state_type == StateType::Cancelling.as_str();
         let to = if cancelling {
@@ -76,6 +79,21 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
                 "no heartbeat from its engine for {timeout:.0}s: the process or its machine died"
             ))
         };
+        notes.push(LogCreate {
+            flow_run_id: run.id,
+            task_run_id: None,
+            level: if cancelling {
+                level::WARNING
+            } else {
+                level::ERROR
+            },
+            timestamp: now,
+            message: format!(
+                "Flow run {}: {}",
+                if cancelling { "cancelled" } else { "crashed" },
+                to.message.as_deref().unwrap_or_default()
+            ),
+        });
         changed.push(apply(&mut tx, run, &to, Holder::Keep, None, now).await?);
     }
     let orphans: Vec<FlowRunRow> = sqlx::query_as(&format!(
@@ -103,6 +121,13 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
         state
             .events
             .runs_moved(&crate::db::flow_runs::decoded(changed));
+    }
+    if !notes.is_empty() {
+        // after the commit, as a client's records would be: a failure costs the line, not the state
+        match crate::db::logs::create_batch(&state.db, &notes).await {
+            Ok(_) => state.events.logs_posted(&notes),
+            Err(e) => tracing::warn!("cannot log why runs were reaped: {e}"),
+        }
     }
     Ok(stats)
 }

@@ -105,6 +105,27 @@ async fn silent_running_runs_crash_and_live_ones_are_left_alone() {
     );
     assert_eq!(state(&app, &alive).await["type"], "RUNNING");
     assert_eq!(state(&app, &stopping).await["type"], "CANCELLED");
+    // the runs' logs say why they ended, since no engine is left to say it
+    let (_, logs) = app
+        .post(
+            "/api/logs/filter",
+            json!({"logs": {"flow_run_id": {"any_": [quiet["id"], stopping["id"], alive["id"]]}}}),
+        )
+        .await;
+    let logs = logs.as_array().unwrap();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    let crashed = logs
+        .iter()
+        .find(|l| l["flow_run_id"] == quiet["id"])
+        .unwrap();
+    assert_eq!(crashed["level"], 40);
+    assert!(
+        crashed["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Flow run crashed: no heartbeat"),
+        "{crashed}"
+    );
     // the crashed run's late process can't bring it back
     let r = set_state(
         &app,
