@@ -119,7 +119,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api().split_for_parts();
     let openapi = Arc::new(openapi);
     let max_body = state.config.max_body_bytes;
-    let site = Arc::new(state.config.site.clone());
+    let site = cross_site::SiteGuardLayer::new(state.config.site.clone());
     api.route(
         "/api/openapi.json",
         get(move || {
@@ -131,10 +131,7 @@ pub fn router(state: AppState) -> Router {
     .fallback(routes::not_found)
     .with_state(state)
     .layer(DefaultBodyLimit::max(max_body))
-    .layer(axum::middleware::from_fn_with_state(
-        site,
-        cross_site::guard,
-    ))
+    .layer(site)
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(
         |_: Box<dyn std::any::Any + Send>| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()
