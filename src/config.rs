@@ -68,3 +68,14 @@ pub fn make_database_private(home: &std::path::Path, database_url: &str) -> anyh
     }
     Ok(())
 }
+
+/// The home folder and the URL of its database, both created private (0700 and 0600) if missing.
+pub fn private_database() -> anyhow::Result<(PathBuf, String)> {
+    use anyhow::Context;
+    let home = rigel_home()?;
+    create_private_dir(&home)
+        .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
+    let database_url = database_url(&home);
+    make_database_private(&home, &database_url)?;
+    Ok((home, database_url))
+}

@@ -1,5 +1,6 @@
 //! Exit codes and the CLI's error: 0 ok, 1 failed (or the run did not complete), 2 usage,
-//! 3 not found, 4 server unreachable, 5 invalid input.
+//! 3 not found, 4 server unreachable, 5 invalid input, 6 not allowed (no key, a key the server
+//! does not know, or a role too low).
 
 use rigel_common::client::ClientError;
 use rigel_common::error::ErrorCode;
@@ -8,6 +9,7 @@ pub const FAILED: u8 = 1;
 pub const NOT_FOUND: u8 = 3;
 pub const UNREACHABLE: u8 = 4;
 pub const INVALID: u8 = 5;
+pub const DENIED: u8 = 6;
 
 #[derive(Debug)]
 pub struct CliError {
@@ -51,7 +53,9 @@ impl From<ClientError> for CliError {
                 | ErrorCode::Conflict
                 | ErrorCode::PayloadTooLarge
                 | ErrorCode::UnsupportedMediaType => INVALID,
-                ErrorCode::MethodNotAllowed | ErrorCode::Forbidden | ErrorCode::Internal => FAILED,
+                ErrorCode::Unauthorized | ErrorCode::Forbidden => DENIED,
+                ErrorCode::TooManyRequests => UNREACHABLE,
+                ErrorCode::MethodNotAllowed | ErrorCode::Internal => FAILED,
             },
         };
         CliError::new(code, e.to_string())

@@ -1,6 +1,7 @@
 //! `rigel`: the one binary — server, agent, CLI and terminal UI.
 
 mod agent_cmd;
+mod api_key;
 mod config;
 mod deploy_create;
 mod deployment;
@@ -38,6 +39,10 @@ struct Cli {
     /// Output format of read commands.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// Read the API key from this file (instead of RIGEL_API_KEY); agents pass it on to their
+    /// engines.
+    #[arg(long, global = true, env = "RIGEL_API_KEY_FILE", value_name = "FILE")]
+    api_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +66,9 @@ enum Command {
     /// Manage the work queues agents take runs from.
     #[command(subcommand, name = "work-queue")]
     WorkQueue(work_queue::WorkQueueCommand),
+    /// Create, list and revoke API keys (admin).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(api_key::ApiKeyCommand),
     /// Manage where flow code is stored.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
@@ -102,6 +110,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::FlowRun(cmd) => flow_run::run(&client(), cmd, format).await,
         Command::WorkQueue(cmd) => work_queue::run(&client(), cmd, format).await,
         Command::Storage(cmd) => storage::run(&client(), cmd, format).await,
+        Command::ApiKey(cmd) => api_key::run(&client(), cmd, format).await,
         Command::Agent(cmd) => agent_cmd::run(&client(), cmd, format).await,
         Command::Engine(cmd) => agent_cmd::engine(&client(), cmd).await,
         Command::Tui(args) => tui_cmd::run(client(), args).await,
@@ -113,8 +122,30 @@ async fn dispatch(cli: Cli) -> CliResult {
     }
 }
 
+/// Puts the key of `--api-key-file` where every client reads it (and agents pass it on).
+fn load_api_key_file(file: &std::path::Path) -> CliResult {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| exit::CliError::invalid(format!("--api-key-file {}: {e}", file.display())))?;
+    let key = text.trim();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(exit::CliError::invalid(format!(
+            "--api-key-file {}: the file must hold one key (as `rigel api-key create` prints it)",
+            file.display()
+        )));
+    }
+    // before any thread starts: nothing else reads the environment yet
+    std::env::set_var("RIGEL_API_KEY", key);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(file) = &cli.api_key_file {
+        if let Err(e) = load_api_key_file(file) {
+            eprintln!("error: {}", e.message);
+            return ExitCode::from(e.code);
+        }
+    }
     // log lines on stderr would tear the terminal UI's screen
     if !matches!(cli.command, Command::Tui(_)) {
         init_tracing();

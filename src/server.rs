@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use rigel_server::auth::AuthMode;
 use rigel_server::{AppState, ServerConfig};
 use tokio::net::TcpListener;
 
@@ -41,6 +42,14 @@ pub struct StartArgs {
     /// the machine's own host name is added. Repeatable.
     #[arg(long = "server-name", value_name = "NAME")]
     pub server_names: Vec<String>,
+    /// Require an API key on every request, also on loopback and before any key exists
+    /// (create the first one with `rigel api-key create NAME --role admin --offline`).
+    #[arg(long, conflicts_with = "insecure_no_auth")]
+    pub require_auth: bool,
+    /// Serve without checking API keys, even on a non-loopback address: anyone who reaches the
+    /// port can run code on every agent. Only behind something else that authenticates.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
@@ -58,11 +67,7 @@ pub struct Opened {
 
 /// Creates the home folder, opens (and migrates) the database, binds, and prints where the API is.
 pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
-    let home = config::rigel_home()?;
-    config::create_private_dir(&home)
-        .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
-    let database_url = config::database_url(&home);
-    config::make_database_private(&home, &database_url)?;
+    let (_, database_url) = config::private_database()?;
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
@@ -90,9 +95,11 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         .interval
         .min(config.reaper.run_heartbeat_timeout / 2)
         .max(std::time::Duration::from_millis(200));
+    config.auth_mode = auth_mode(args, bound.ip());
     let state = AppState::open(config)
         .await
         .context("cannot open the database")?;
+    check_auth(&state, bound.ip())?;
     eprintln!(
         "Rigel server {} listening on http://{bound}",
         rigel_common::VERSION
@@ -101,16 +108,53 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     eprintln!("  docs:     {api_url}/openapi.json");
     eprintln!("  database: {database_url}");
     eprintln!("Point clients at it with:\n  export RIGEL_API_URL={api_url}");
-    if !bound.ip().is_loopback() {
-        eprintln!(
-            "warning: listening on a non-loopback address; the API has no authentication yet"
-        );
+    match state.auth.mode {
+        AuthMode::Off => eprintln!(
+            "warning: --insecure-no-auth: API keys are not checked; anyone who reaches \
+             {bound} can run code on every agent"
+        ),
+        AuthMode::Required if !state.auth.ring.any() => eprintln!(
+            "warning: keys are required and none exists yet: create one with\n  \
+             rigel api-key create admin --role admin --offline"
+        ),
+        AuthMode::Required => eprintln!("  auth:     API keys required"),
+        AuthMode::WhenKeysExist if state.auth.ring.any() => {
+            eprintln!("  auth:     API keys required")
+        }
+        AuthMode::WhenKeysExist => {
+            eprintln!("  auth:     none until a key exists (loopback only; `rigel api-key create`)")
+        }
     }
     Ok(Opened {
         state,
         listener,
         api_url,
     })
+}
+
+/// Keys are checked always off loopback and with --require-auth, never with
+/// --insecure-no-auth, and on loopback once a key exists.
+fn auth_mode(args: &StartArgs, ip: std::net::IpAddr) -> AuthMode {
+    if args.insecure_no_auth {
+        AuthMode::Off
+    } else if args.require_auth || !ip.is_loopback() {
+        AuthMode::Required
+    } else {
+        AuthMode::WhenKeysExist
+    }
+}
+
+/// A server reachable from other machines with no key at all would be open to anyone (creating
+/// a deployment is running code on every agent): it does not start.
+fn check_auth(state: &AppState, ip: std::net::IpAddr) -> anyhow::Result<()> {
+    if !ip.is_loopback() && state.auth.mode == AuthMode::Required && !state.auth.ring.any() {
+        anyhow::bail!(
+            "refusing to listen on {ip} without API keys: anyone reaching it could run code on \
+             every agent. Create an admin key first:\n  rigel api-key create admin --role admin \
+             --offline\nor, behind a proxy that authenticates, start with --insecure-no-auth"
+        );
+    }
+    Ok(())
 }
 
 async fn start(args: StartArgs) -> anyhow::Result<()> {

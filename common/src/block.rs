@@ -118,6 +118,27 @@ pub fn validate_storage_key(key: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Config keys that hold credentials: only admins set them, and reads show them as `***`.
+pub const SECRET_CONFIG_KEYS: &[&str] = &["aws_secret_access_key"];
+
+/// Whether a block config holds a credential.
+pub fn has_secret(config: &serde_json::Value) -> bool {
+    SECRET_CONFIG_KEYS.iter().any(|k| config.get(k).is_some())
+}
+
+impl Block {
+    /// Hides the credentials of the block's config.
+    pub fn redact(&mut self) {
+        if let Some(obj) = self.config.as_object_mut() {
+            for k in SECRET_CONFIG_KEYS {
+                if let Some(v) = obj.get_mut(*k) {
+                    *v = serde_json::Value::String(crate::deployment::REDACTED.into());
+                }
+            }
+        }
+    }
+}
+
 /// Allowed config keys per block type, and which are required.
 fn config_keys(kind: BlockType) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {

@@ -125,6 +125,24 @@ pub struct FlowRunnerSettings {
     pub config: serde_json::Value,
 }
 
+/// What a hidden secret reads as.
+pub const REDACTED: &str = "***";
+
+impl FlowRunnerSettings {
+    /// Hides the values of the runner's `env` (they often hold credentials), keeping the names.
+    pub fn redact(&mut self) {
+        if let Some(env) = self
+            .config
+            .get_mut("env")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            for v in env.values_mut() {
+                *v = serde_json::Value::String(REDACTED.into());
+            }
+        }
+    }
+}
+
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }

@@ -23,8 +23,13 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     MethodNotAllowed,
-    /// Understood and refused: a cross-site request, a host name the server does not answer to.
+    /// No API key, or one the server does not know (expired, revoked).
+    Unauthorized,
+    /// Understood and refused: a role too low, a cross-site request, a host name the server does
+    /// not answer to.
     Forbidden,
+    /// Too many failed attempts from one address; try again later.
+    TooManyRequests,
     Internal,
 }
 
@@ -38,7 +43,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Internal => 500,
         }
     }

@@ -2,6 +2,7 @@
 //! name validation and (feature `client`) the typed HTTP client.
 
 pub mod agent;
+pub mod api_key;
 pub mod backfill;
 pub mod block;
 #[cfg(feature = "client")]

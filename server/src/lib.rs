@@ -1,6 +1,7 @@
 //! The Rigel API server as a library: `serve(config, listener, shutdown)` runs it on any listener,
 //! so tests start it on `127.0.0.1:0` and the `rigel server start` binary is a thin wrapper.
 
+pub mod auth;
 pub mod clock;
 pub mod cross_site;
 pub mod db;
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub events: events::EventsConfig,
     /// Origins whose pages may call the API and host names it answers to (see `cross_site`).
     pub site: cross_site::SitePolicy,
+    /// When requests need an API key.
+    pub auth_mode: auth::AuthMode,
 }
 
 impl ServerConfig {
@@ -74,6 +77,7 @@ impl ServerConfig {
             reaper: services::reaper::ReaperConfig::default(),
             events: events::EventsConfig::default(),
             site: cross_site::SitePolicy::default(),
+            auth_mode: auth::AuthMode::default(),
         }
     }
 
@@ -93,6 +97,8 @@ pub struct AppState {
     pub events: Arc<events::EventBus>,
     /// Cancelled when the server shuts down; long polls and services stop on it.
     pub shutdown: CancellationToken,
+    /// The API keys and when they are checked.
+    pub auth: Arc<auth::Auth>,
 }
 
 impl AppState {
@@ -100,12 +106,21 @@ impl AppState {
     pub async fn open(config: ServerConfig) -> Result<Self, db::DbOpenError> {
         let db = Db::open(&config.database_url).await?;
         let events = Arc::new(events::EventBus::new(config.events.clone()));
+        let ring = auth::keys::KeyRing::load(&db)
+            .await
+            .map_err(|e| db::DbOpenError::Keys(e.to_string()))?;
+        let auth = Arc::new(auth::Auth {
+            mode: config.auth_mode,
+            ring,
+            throttle: Default::default(),
+        });
         Ok(Self {
             db,
             config: Arc::new(config),
             notifier: Arc::new(Notifier::default()),
             events,
             shutdown: CancellationToken::new(),
+            auth,
         })
     }
 
@@ -117,7 +132,9 @@ impl AppState {
 /// The whole HTTP application: `/api/...` plus JSON errors for unknown routes and methods.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let access = routes::access_table();
+    let openapi = Arc::new(auth::access::document(openapi, &access));
+    let guard = auth::guard::AuthLayer::new(access, state.clone());
     let max_body = state.config.max_body_bytes;
     let site = cross_site::SiteGuardLayer::new(state.config.site.clone());
     api.route(
@@ -127,6 +144,7 @@ pub fn router(state: AppState) -> Router {
             async move { Json(doc.as_ref().clone()) }
         }),
     )
+    .route_layer(guard)
     .method_not_allowed_fallback(routes::method_not_allowed)
     .fallback(routes::not_found)
     .with_state(state)
@@ -172,6 +190,7 @@ pub async fn serve_state(
     };
     let app = router(state);
     let on_shutdown = token.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

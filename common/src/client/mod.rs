@@ -2,6 +2,7 @@
 
 mod agents;
 mod events;
+mod keys;
 mod logs;
 mod queues;
 mod runs;
@@ -68,10 +69,19 @@ impl ClientError {
     }
 
     /// Whether the same request may succeed later: no answer came (connection refused, timeout,
-    /// a connection dropped mid-answer) or the server failed (HTTP 5xx). False for 4xx API errors
-    /// and for answers below 500 that aren't Rigel's API.
+    /// a connection dropped mid-answer), the server failed (HTTP 5xx) or asked to slow down
+    /// (429). False for other 4xx API errors and for answers below 500 that aren't Rigel's API.
     pub fn is_transient(&self) -> bool {
-        self.status().is_none_or(|status| status >= 500)
+        self.status()
+            .is_none_or(|status| status >= 500 || status == 429)
+    }
+
+    /// Whether the server refused the caller's key or role (401, 403).
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrorCode::Unauthorized | ErrorCode::Forbidden)
+        )
     }
 
     /// The HTTP status of the answer, when one came.

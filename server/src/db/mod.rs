@@ -5,6 +5,7 @@
 //! of reader connections that never block on it.
 
 pub mod agents;
+pub mod api_keys;
 mod batch;
 pub mod blocks;
 pub mod coalesce;
@@ -51,6 +52,8 @@ pub enum DbOpenError {
     Url { url: String, source: sqlx::Error },
     #[error("cannot open the database at '{url}': {source}")]
     Open { url: String, source: sqlx::Error },
+    #[error("cannot read the API keys: {0}")]
+    Keys(String),
     #[error("cannot apply database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -9,10 +9,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{Access, Caller, Rule};
 use crate::db::agents::{self, Liveness};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/agents/", Access::Work),
+    Rule::new("POST", "/agents/{id}/heartbeat", Access::Work),
+    Rule::new("GET", "/agents/{id}", Access::Read),
+    Rule::new("POST", "/agents/filter", Access::Read),
+    Rule::new("DELETE", "/agents/{id}", Access::Admin),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,9 +37,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, body = Agent), (status = 422, body = ErrorBody)))]
 async fn register_agent(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<AgentCreate>,
 ) -> ApiResult<(StatusCode, Json<Agent>)> {
     body.validate()?;
+    caller.check_queue(&body.work_queue_name)?;
     let at = Liveness::from_config(&s.config);
     let agent = agents::register(&s.db, &body, &at).await?;
     s.events

@@ -2,8 +2,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use rigel_common::api_key::Role;
 use rigel_common::block::{
-    validate_block_config, validate_storage_key, Block, BlockCreate, BlockFilter, StoredData,
+    has_secret, validate_block_config, validate_storage_key, Block, BlockCreate, BlockFilter,
+    StoredData,
 };
 use rigel_common::error::ErrorBody;
 use rigel_common::filter::validate_limit;
@@ -12,10 +14,24 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{Access, Caller, Rule};
 use crate::db::blocks;
 use crate::error::ApiResult;
 use crate::extract::{read_body, ApiJson, ApiPath};
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/blocks/", Access::Deploy),
+    Rule::new("GET", "/blocks/{id}", Access::Read),
+    Rule::new("POST", "/blocks/filter", Access::Read),
+    Rule::new("DELETE", "/blocks/{id}", Access::Admin),
+    Rule::new("GET", "/blocks/default", Access::Read),
+    Rule::new("POST", "/blocks/{id}/set_default", Access::Admin),
+    Rule::new("POST", "/blocks/clear_default", Access::Admin),
+    Rule::new("PUT", "/blocks/{id}/data/{key}", Access::Deploy),
+    Rule::new("GET", "/blocks/{id}/data/{key}", Access::Read),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,6 +44,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(put_block_data, get_block_data))
 }
 
+/// A block as answered: credentials are write-only, never sent back (they read `***`).
+fn hidden(mut block: Block) -> Block {
+    block.redact();
+    block
+}
+
 /// Registers a storage block. A block with the same type and config is returned (200) instead of
 /// being duplicated.
 #[utoipa::path(post, path = "/blocks/", tag = "storage", request_body = BlockCreate,
@@ -35,8 +57,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_block(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<BlockCreate>,
 ) -> ApiResult<(StatusCode, Json<Block>)> {
+    if has_secret(&body.config) {
+        caller.require(Role::Admin, "a storage block with credentials")?;
+    }
     if let Some(name) = &body.name {
         validate_name("name", name)?;
     }
@@ -48,7 +74,7 @@ async fn create_block(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(block)))
+    Ok((status, Json(hidden(block))))
 }
 
 #[utoipa::path(get, path = "/blocks/{id}", tag = "storage", params(("id" = Uuid, Path)),
@@ -57,7 +83,7 @@ async fn get_block(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Block>> {
-    Ok(Json(blocks::get(&s.db, id).await?))
+    Ok(Json(hidden(blocks::get(&s.db, id).await?)))
 }
 
 #[utoipa::path(post, path = "/blocks/filter", tag = "storage", request_body = BlockFilter,
@@ -67,7 +93,9 @@ async fn filter_blocks(
     ApiJson(body): ApiJson<BlockFilter>,
 ) -> ApiResult<Json<Vec<Block>>> {
     validate_limit(body.limit)?;
-    Ok(Json(blocks::filter(&s.db, &body).await?))
+    let mut found = blocks::filter(&s.db, &body).await?;
+    found.iter_mut().for_each(Block::redact);
+    Ok(Json(found))
 }
 
 /// Deletes a block and its stored bytes; 409 while a deployment's flow code is in it.
@@ -85,7 +113,7 @@ async fn delete_block(
 #[utoipa::path(get, path = "/blocks/default", tag = "storage",
     responses((status = 200, body = Block), (status = 404, body = ErrorBody)))]
 async fn get_default_block(State(s): State<AppState>) -> ApiResult<Json<Block>> {
-    Ok(Json(blocks::get_default(&s.db).await?))
+    Ok(Json(hidden(blocks::get_default(&s.db).await?)))
 }
 
 #[utoipa::path(post, path = "/blocks/{id}/set_default", tag = "storage", params(("id" = Uuid, Path)),
@@ -94,7 +122,7 @@ async fn set_default_block(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Block>> {
-    Ok(Json(blocks::set_default(&s.db, id).await?))
+    Ok(Json(hidden(blocks::set_default(&s.db, id).await?)))
 }
 
 #[utoipa::path(post, path = "/blocks/clear_default", tag = "storage", responses((status = 204)))]

@@ -12,12 +12,40 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{Access, Caller, Rule, ShownTo};
 use crate::db::deployments::{self, Saved};
 use crate::db::schedules;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::services::plan::Horizon;
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/deployments/", Access::Deploy),
+    Rule::new("GET", "/deployments/{id}", Access::Read),
+    Rule::new("GET", "/deployments/name/{flow}/{name}", Access::Read),
+    Rule::new("POST", "/deployments/filter", Access::Read),
+    Rule::new("POST", "/deployments/count", Access::Read),
+    Rule::new("PATCH", "/deployments/{id}", Access::Deploy),
+    Rule::new("DELETE", "/deployments/{id}", Access::Admin),
+    Rule::new(
+        "POST",
+        "/deployments/{id}/set_schedule_active",
+        Access::Operate,
+    ),
+    Rule::new(
+        "POST",
+        "/deployments/{id}/set_schedule_inactive",
+        Access::Operate,
+    ),
+    Rule::new(
+        "POST",
+        "/deployments/{id}/create_flow_run",
+        Access::StartRun,
+    ),
+    Rule::new("POST", "/deployments/{id}/schedule", Access::Operate),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,9 +105,10 @@ async fn create_deployment(
     responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 async fn get_deployment(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
-    Ok(Json(deployments::get(&s.db, id).await?))
+    Ok(Json(deployments::get(&s.db, id).await?.shown_to(&caller)))
 }
 
 #[utoipa::path(get, path = "/deployments/name/{flow}/{name}", tag = "deployments",
@@ -87,9 +116,14 @@ async fn get_deployment(
     responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 async fn get_deployment_by_name(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath((flow, name)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Deployment>> {
-    Ok(Json(deployments::get_by_name(&s.db, &flow, &name).await?))
+    Ok(Json(
+        deployments::get_by_name(&s.db, &flow, &name)
+            .await?
+            .shown_to(&caller),
+    ))
 }
 
 #[utoipa::path(post, path = "/deployments/filter", tag = "deployments",
@@ -97,10 +131,13 @@ async fn get_deployment_by_name(
     responses((status = 200, body = Vec<Deployment>), (status = 422, body = ErrorBody)))]
 async fn filter_deployments(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<DeploymentFilter>,
 ) -> ApiResult<Json<Vec<Deployment>>> {
     validate_limit(body.limit)?;
-    Ok(Json(deployments::filter(&s.db, &body).await?))
+    Ok(Json(
+        deployments::filter(&s.db, &body).await?.shown_to(&caller),
+    ))
 }
 
 /// How many deployments match; answers a bare number.

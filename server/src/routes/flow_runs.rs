@@ -1,6 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use rigel_common::api_key::Role;
 use rigel_common::deployment::validate_tags;
 use rigel_common::error::ErrorBody;
 use rigel_common::filter::validate_limit;
@@ -16,10 +17,25 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{Access, Rule};
+use crate::auth::{Caller, ShownTo};
 use crate::db::{flow_runs, run_states};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/flow_runs/", Access::StartRun),
+    Rule::new("GET", "/flow_runs/{id}", Access::Read),
+    Rule::new("POST", "/flow_runs/filter", Access::Read),
+    Rule::new("POST", "/flow_runs/count", Access::Read),
+    Rule::new("DELETE", "/flow_runs/{id}", Access::Admin),
+    Rule::new("GET", "/flow_runs/{id}/states", Access::Read),
+    Rule::new("POST", "/flow_runs/{id}/set_state", Access::Report),
+    Rule::new("POST", "/flow_runs/set_states", Access::Report),
+    Rule::new("POST", "/flow_runs/{id}/heartbeat", Access::Report),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -101,9 +117,10 @@ async fn create_flow_run(
     responses((status = 200, body = FlowRun), (status = 404, body = ErrorBody)))]
 async fn get_flow_run(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<FlowRun>> {
-    Ok(Json(flow_runs::get(&s.db, id).await?))
+    Ok(Json(flow_runs::get(&s.db, id).await?.shown_to(&caller)))
 }
 
 /// Runs matching the filter. Sorts: `EXPECTED_START_TIME_DESC` (default), `EXPECTED_START_TIME_ASC`,
@@ -112,10 +129,13 @@ async fn get_flow_run(
     responses((status = 200, body = Vec<FlowRun>), (status = 422, body = ErrorBody)))]
 async fn filter_flow_runs(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<FlowRunFilter>,
 ) -> ApiResult<Json<Vec<FlowRun>>> {
     validate_limit(body.limit)?;
-    Ok(Json(flow_runs::filter(&s.db, &body).await?))
+    Ok(Json(
+        flow_runs::filter(&s.db, &body).await?.shown_to(&caller),
+    ))
 }
 
 /// How many runs match; answers a bare number.
@@ -155,9 +175,13 @@ async fn flow_run_states(
         (status = 422, body = ErrorBody)))]
 async fn set_flow_run_state(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SetState>,
 ) -> ApiResult<Json<SetStateResult>> {
+    if body.force {
+        caller.require(Role::Admin, "a forced state change")?;
+    }
     validate_state("state", &body.state)?;
     let (result, updated) = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
     if announce(&s, &result, updated.as_ref()) {
@@ -183,8 +207,12 @@ fn announce(s: &AppState, result: &SetStateResult, updated: Option<&FlowRun>) ->
     responses((status = 200, body = SetStatesResult), (status = 422, body = ErrorBody)))]
 async fn set_flow_run_states(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<SetStates>,
 ) -> ApiResult<Json<SetStatesResult>> {
+    if body.proposals.iter().any(|p| p.force) {
+        caller.require(Role::Admin, "a forced state change")?;
+    }
     if body.proposals.len() > MAX_PROPOSALS {
         return Err(ApiError::invalid(
             "proposals",

@@ -9,10 +9,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{Access, Rule};
 use crate::db::flows;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/flows/", Access::Deploy),
+    Rule::new("GET", "/flows/{id}", Access::Read),
+    Rule::new("GET", "/flows/name/{name}", Access::Read),
+    Rule::new("POST", "/flows/filter", Access::Read),
+    Rule::new("DELETE", "/flows/{id}", Access::Admin),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -3,7 +3,11 @@ use rigel_common::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::{Access, Rule};
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[Rule::new("GET", "/health", Access::Public)];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))

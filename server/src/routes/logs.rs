@@ -7,10 +7,17 @@ use rigel_common::log::{validate_log_batch, Log, LogBatchResult, LogCreate, LogF
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::{Access, Rule};
 use crate::db::logs;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/logs/", Access::Report),
+    Rule::new("POST", "/logs/filter", Access::Read),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -2,6 +2,7 @@
 //! the OpenAPI document is generated from the same handlers that serve requests.
 
 pub mod agents;
+pub mod api_keys;
 pub mod blocks;
 pub mod deployments;
 pub mod events;
@@ -16,6 +17,8 @@ use axum::http::{Method, Uri};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::access::AccessTable;
+use crate::auth::{Access, Rule};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -39,12 +42,39 @@ pub fn api() -> OpenApiRouter<AppState> {
             .merge(deployments::router())
             .merge(blocks::router())
             .merge(agents::router())
+            .merge(api_keys::router())
             .merge(logs::router())
             .merge(flow_runs::router())
             .merge(task_runs::router())
             .merge(work_queues::router())
             .merge(events::router()),
     )
+}
+
+/// Every module's `ACCESS` rules: the one table of who may call what.
+pub fn rules() -> impl Iterator<Item = &'static Rule> {
+    [
+        health::ACCESS,
+        flows::ACCESS,
+        deployments::ACCESS,
+        blocks::ACCESS,
+        agents::ACCESS,
+        api_keys::ACCESS,
+        logs::ACCESS,
+        flow_runs::ACCESS,
+        task_runs::ACCESS,
+        work_queues::ACCESS,
+        events::ACCESS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The access table of the whole application, `/api/openapi.json` included (public).
+pub fn access_table() -> AccessTable {
+    let mut table = AccessTable::new("/api", rules());
+    table.insert("GET", "/api/openapi.json", Access::Public);
+    table
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -11,10 +11,20 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::flow_runs::validate_state;
+use crate::auth::{Access, Rule};
 use crate::db::task_runs;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/task_runs/", Access::Report),
+    Rule::new("GET", "/task_runs/{id}", Access::Read),
+    Rule::new("POST", "/task_runs/filter", Access::Read),
+    Rule::new("GET", "/task_runs/{id}/states", Access::Read),
+    Rule::new("POST", "/task_runs/{id}/set_state", Access::Report),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

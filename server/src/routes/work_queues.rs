@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{Access, Caller, Rule};
 use crate::db::work_queues;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
@@ -26,6 +27,20 @@ use crate::AppState;
 pub const MAX_CLAIM_WAIT_SECONDS: f64 = 30.0;
 /// Furthest ahead a claim may take runs.
 pub const MAX_PREFETCH_SECONDS: f64 = 24.0 * 3600.0;
+
+/// Who may call each route of this module (see `crate::auth`).
+pub const ACCESS: &[Rule] = &[
+    Rule::new("POST", "/work_queues/", Access::Admin),
+    Rule::new("GET", "/work_queues/{id}", Access::Read),
+    Rule::new("GET", "/work_queues/name/{name}", Access::Read),
+    Rule::new("PATCH", "/work_queues/{id}", Access::Operate),
+    Rule::new("DELETE", "/work_queues/{id}", Access::Admin),
+    Rule::new("POST", "/work_queues/filter", Access::Read),
+    Rule::new("POST", "/work_queues/{id}/get_runs", Access::Read),
+    Rule::new("GET", "/work_queues/{id}/status", Access::Read),
+    Rule::new("GET", "/flow_runs/{id}/work_queues", Access::Read),
+    Rule::new("POST", "/work_queues/{id}/claim", Access::Work),
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -202,10 +217,14 @@ fn seconds(field: &str, v: f64, max: f64) -> Result<Duration, FieldError> {
         (status = 422, body = ErrorBody)))]
 async fn claim_runs(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ClaimRequest>,
 ) -> ApiResult<Json<Vec<ClaimedRun>>> {
     validate_limit(body.limit)?;
+    if !caller.queues.is_empty() {
+        caller.check_queue(&work_queues::get(&s.db, id).await?.name)?;
+    }
     let prefetch = seconds(
         "prefetch_seconds",
         body.prefetch_seconds,

@@ -1,6 +1,7 @@
 //! In-process API tests: the real router against a fresh, migrated SQLite file per test.
 
 mod agents;
+mod auth;
 mod blocks;
 mod claims;
 mod client;

@@ -1,0 +1,159 @@
+//! Who may call what. Every route declares the [`Access`] it needs in its module's `ACCESS` table,
+//! next to its `router()`; [`guard::AuthLayer`] finds the caller's key, checks the route's access
+//! against the key's role and hands handlers the [`Caller`].
+//!
+//! When keys are checked is the server's [`AuthMode`]: a loopback server with no keys stays
+//! open (the zero-setup start), and closes as soon as a key exists; `--require-auth` and any
+//! non-loopback address require keys always; `--insecure-no-auth` never checks them.
+
+pub mod access;
+pub mod guard;
+pub mod keys;
+pub mod throttle;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rigel_common::api_key::Role;
+use uuid::Uuid;
+
+pub use access::{Access, Rule};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Never check keys (`--insecure-no-auth`): every caller is admin.
+    Off,
+    /// Check keys once at least one key exists (not revoked); until then every caller is admin.
+    #[default]
+    WhenKeysExist,
+    /// Every request but the public ones needs a valid key.
+    Required,
+}
+
+/// The caller of a request, as the guard established it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key's id and name; `None` when the server does not check keys.
+    pub key: Option<(Uuid, Arc<str>)>,
+    pub role: Role,
+    /// Work queues (names) an `agent` key is bound to; empty is any queue.
+    pub queues: Arc<[String]>,
+}
+
+impl Caller {
+    /// The caller of a server that does not check keys: admin.
+    pub fn open() -> Self {
+        Self {
+            key: None,
+            role: Role::Admin,
+            queues: Arc::from(Vec::new()),
+        }
+    }
+
+    /// The key's name, for messages and records.
+    pub fn key_name(&self) -> Option<&str> {
+        self.key.as_ref().map(|(_, n)| n.as_ref())
+    }
+
+    /// Whether this caller may work from the queue named `queue`.
+    pub fn may_use_queue(&self, queue: &str) -> bool {
+        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+    }
+
+    /// Refuses a caller bound to queues that don't include `queue`.
+    pub fn check_queue(&self, queue: &str) -> Result<(), ApiError> {
+        if self.may_use_queue(queue) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "the key '{}' is bound to the work queues {}; it may not use the queue '{queue}'",
+            self.key_name().unwrap_or("-"),
+            self.queues.join(", ")
+        )))
+    }
+
+    /// Refuses a caller whose role is not `role` or admin.
+    pub fn require(&self, role: Role, what: &str) -> Result<(), ApiError> {
+        if self.role == role || self.role == Role::Admin {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "{what} needs the {role} role; the key '{}' has the {} role",
+            self.key_name().unwrap_or("-"),
+            self.role
+        )))
+    }
+
+    /// Whether secrets (runner `env` values) are hidden from this caller.
+    pub fn sees_redacted(&self) -> bool {
+        self.role == Role::Monitor
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("a route ran without the auth guard".into()))
+    }
+}
+
+/// The server's keys and how it checks them.
+#[derive(Debug, Default)]
+pub struct Auth {
+    pub mode: AuthMode,
+    pub ring: keys::KeyRing,
+    pub throttle: throttle::Throttle,
+}
+
+impl Auth {
+    /// Whether requests need a key right now.
+    pub fn enforced(&self) -> bool {
+        match self.mode {
+            AuthMode::Off => false,
+            AuthMode::Required => true,
+            AuthMode::WhenKeysExist => self.ring.any(),
+        }
+    }
+}
+
+/// Objects that hold secrets, shown to a caller: redacted for the roles that must not see them.
+pub trait ShownTo: Sized {
+    /// Hides the secrets unconditionally.
+    fn redact(&mut self);
+
+    /// `self` as `caller` may see it.
+    fn shown_to(mut self, caller: &Caller) -> Self {
+        if caller.sees_redacted() {
+            self.redact();
+        }
+        self
+    }
+}
+
+impl ShownTo for rigel_common::deployment::Deployment {
+    fn redact(&mut self) {
+        self.flow_runner.redact();
+    }
+}
+
+impl ShownTo for rigel_common::flow_run::FlowRun {
+    fn redact(&mut self) {
+        if let Some(r) = self.flow_runner.as_mut() {
+            r.redact();
+        }
+    }
+}
+
+impl<T: ShownTo> ShownTo for Vec<T> {
+    fn redact(&mut self) {
+        self.iter_mut().for_each(ShownTo::redact);
+    }
+}
