@@ -93,6 +93,12 @@ async fn ensure_named(
                     }
                     // someone else created it meanwhile: read it
                     Err(e) if e.code() == Some(ErrorCode::Conflict) => continue,
+                    Err(e) if e.is_denied() => {
+                        return Err(anyhow::anyhow!(
+                            "work queue '{name}' does not exist and this agent's key may not \
+                             create it; an admin can: rigel work-queue create '{name}' ({e})"
+                        ))
+                    }
                     Err(e) if !e.is_transient() => {
                         return Err(anyhow::anyhow!("cannot create work queue '{name}': {e}"))
                     }

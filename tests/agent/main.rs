@@ -7,6 +7,7 @@ mod support;
 mod engine;
 mod failures;
 mod in_agent;
+mod keys;
 mod logs;
 mod queues;
 mod resilience;

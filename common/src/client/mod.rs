@@ -146,6 +146,12 @@ impl RigelClient {
         client
     }
 
+    /// The client, sending `key` as its API key.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into()).filter(|k| !k.is_empty());
+        self
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base
     }

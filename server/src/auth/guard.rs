@@ -97,16 +97,14 @@ where
                 Either::Right(Either::Right(Box::pin(async move {
                     let auth = &state.auth;
                     // a key written to the database since the ring was read (`--offline`)
-                    if auth.ring.claim_reload() {
-                        if let Err(e) = auth.ring.reload(&state.db).await {
-                            return Ok(e.into_response());
-                        }
-                        if let Some(entry) = auth.ring.find(&key) {
-                            return match admit(&state, &mut req, access, &entry) {
-                                None => inner.call(req).await,
-                                Some(refusal) => Ok(refusal),
-                            };
-                        }
+                    if let Err(e) = auth.ring.refresh(&state.db).await {
+                        return Ok(e.into_response());
+                    }
+                    if let Some(entry) = auth.ring.find(&key) {
+                        return match admit(&state, &mut req, access, &entry) {
+                            None => inner.call(req).await,
+                            Some(refusal) => Ok(refusal),
+                        };
                     }
                     if let Some(ip) = peer(&req) {
                         auth.throttle.failed(ip, Instant::now());

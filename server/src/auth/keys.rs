@@ -140,14 +140,32 @@ impl KeyRing {
         same_digest(&entry.digest, &wanted).then(|| Arc::clone(entry))
     }
 
-    /// Whether a re-read for an unknown key is allowed now (at most one a second); claims it.
-    pub fn claim_reload(&self) -> bool {
-        let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
-        let due = last.is_none_or(|at| at.elapsed() >= RELOAD_EVERY);
-        if due {
-            *last = Some(Instant::now());
+    /// Re-reads the keys for an unknown key: at most one re-read a second, so a caller may wait
+    /// up to a second for its turn (which also slows down guessing); a re-read made by another
+    /// caller meanwhile counts as this one's.
+    pub async fn refresh(&self, db: &Db) -> ApiResult<()> {
+        let (wait, seen) = {
+            let last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+            let wait = last.map_or(Duration::ZERO, |at| {
+                RELOAD_EVERY.saturating_sub(at.elapsed())
+            });
+            (wait, *last)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
-        due
+        let due = {
+            let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+            let due = *last == seen;
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            self.reload(db).await?;
+        }
+        Ok(())
     }
 }
 

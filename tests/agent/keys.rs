@@ -1,0 +1,70 @@
+//! Agents with API keys: an `agent` key bound to a queue runs that queue's work end to end and
+//! nothing else.
+
+use rigel_common::client::RigelClient;
+use rigel_common::state::StateType;
+use rigel_common::work_queue::WorkQueueCreate;
+
+use super::support::AgentProcess;
+use super::{deploy, finished, run, start_server};
+
+#[tokio::test]
+async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
+    let (_home, server, open) = start_server(&["--require-auth"]);
+    // before any key, nothing but health answers
+    let denied = open.list_api_keys().await.unwrap_err();
+    assert_eq!(denied.status(), Some(401), "{denied}");
+
+    let out = std::process::Command::new(super::support::rigel_bin())
+        .args(["api-key", "create", "root", "--role", "admin", "--offline"])
+        .env("RIGEL_HOME", &server.home)
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = RigelClient::new(&server.api_url).with_api_key(&admin_key);
+    for name in ["gpu", "cpu"] {
+        let body = WorkQueueCreate {
+            name: name.into(),
+            ..Default::default()
+        };
+        admin.create_work_queue(&body).await.unwrap();
+    }
+    let agent_key = admin
+        .create_api_key(
+            &serde_json::from_value(serde_json::json!(
+                {"name": "gpu-agent", "role": "agent", "queues": ["gpu"]}
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .key;
+
+    let deployment = deploy(&admin, "keyed", "echo \"keyed run\"", None).await;
+    let created = run(&admin, deployment, serde_json::json!({})).await;
+
+    // the agent key can't be used for the other queue: the agent says so and stops
+    let refused = AgentProcess::command(&server, "cpu", &[])
+        .env("RIGEL_API_KEY", &agent_key)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("may not use the queue 'cpu'"), "{said}");
+
+    let _agent = AgentProcess::start_with(
+        &server,
+        "gpu",
+        &["--heartbeat-seconds", "1"],
+        &[("RIGEL_API_KEY", agent_key.as_str())],
+    );
+    let done = finished(&admin, created.id, 60).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+}
