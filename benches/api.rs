@@ -4,7 +4,7 @@
 //!     cargo bench --bench api                 # everything (populating 1M runs takes a while)
 //!     RIGEL_BENCH_QUICK=1 cargo bench --bench api   # smaller sizes, for a smoke run
 //!     RIGEL_BENCH_ONLY=create,claims cargo bench --bench api   # some sections only
-//!                                     # (create, claims, filters)
+//!                                     # (create, auth, claims, filters)
 //!     RIGEL_BENCH_CREATES=200000 …   # how many runs the creation load makes
 //!
 //! Figures are printed as a Markdown table; docs/BENCHMARKS.md records them.
@@ -54,7 +54,9 @@ async fn create_load(
     deployment: Uuid,
     total: usize,
     conns: usize,
+    key: Option<&str>,
 ) -> (f64, Vec<Duration>, usize) {
+    let auth = key.map(|k| format!("Bearer {k}"));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -62,18 +64,19 @@ async fn create_load(
         let http = http.clone();
         let next = Arc::clone(&next);
         let endpoint = format!("{url}/deployments/{deployment}/create_flow_run");
+        let auth = auth.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
                 let t = Instant::now();
-                match http
+                let mut req = http
                     .post(&endpoint)
-                    .header("content-type", "application/json")
-                    .body("{}")
-                    .send()
-                    .await
-                {
+                    .header("content-type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                match req.body("{}").send().await {
                     Ok(r) if r.status().as_u16() == 201 => {
                         let _ = r.bytes().await;
                     }
@@ -240,9 +243,9 @@ async fn main() {
     if section("create") {
         let http = http_client(64);
         // opens the 64 connections and warms the server; not part of the figures
-        create_load(&http, &server.api_url, d, 1_000, 64).await;
+        create_load(&http, &server.api_url, d, 1_000, 64, None).await;
         let cpu = cpu_time(pid);
-        let (rate, lat, errors) = create_load(&http, &server.api_url, d, creates, 64).await;
+        let (rate, lat, errors) = create_load(&http, &server.api_url, d, creates, 64, None).await;
         let cpu = cpu_time(pid).saturating_sub(cpu);
         rows.push((
             format!("run creation, 64 connections, {creates} runs"),
@@ -262,6 +265,9 @@ async fn main() {
             format!("{} KiB", status_kib(pid, "VmHWM:")),
         ));
     }
+    if section("auth") {
+        auth_cost(&mut rows, creates).await;
+    }
     if section("claims") {
         rows.push(claims(&server.api_url, &client, claim_runs).await);
     }
@@ -275,6 +281,72 @@ async fn main() {
     }
 }
 
+/// Run creation on a server that checks an API key on every request, beside one that checks
+/// none, alternating three times so drift on the machine hits both alike.
+async fn auth_cost(rows: &mut Vec<(String, String)>, creates: usize) {
+    let mut figures: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for _round in 0..3 {
+        for (i, with_key) in [false, true].into_iter().enumerate() {
+            let home = tempfile::tempdir().expect("tempdir");
+            let key = with_key.then(|| {
+                let out = std::process::Command::new(support::rigel_bin())
+                    .args(["api-key", "create", "bench", "--role", "admin", "--offline"])
+                    .env("RIGEL_HOME", home.path())
+                    .output()
+                    .expect("api-key create");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            });
+            let server = ServerProcess::start(home.path());
+            let pid = server.child.id();
+            let mut client = RigelClient::new(&server.api_url);
+            if let Some(k) = &key {
+                client = client.with_api_key(k);
+            }
+            let d = deployment(&client, "bench", "auth").await;
+            let http = http_client(64);
+            create_load(&http, &server.api_url, d, 1_000, 64, key.as_deref()).await;
+            let cpu = cpu_time(pid);
+            let (rate, _, errors) =
+                create_load(&http, &server.api_url, d, creates, 64, key.as_deref()).await;
+            assert_eq!(errors, 0, "run creations failed");
+            let cpu = cpu_time(pid).saturating_sub(cpu);
+            figures[i].push((rate, cpu.as_secs_f64() * 1e6 / creates as f64));
+        }
+    }
+    let range = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+        let lo = v.iter().map(f).fold(f64::MAX, f64::min);
+        let hi = v.iter().map(f).fold(f64::MIN, f64::max);
+        (lo, hi)
+    };
+    for (i, label) in [
+        "no keys (open loopback)",
+        "an admin key checked per request",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (rlo, rhi) = range(&figures[i], |f| f.0);
+        let (clo, chi) = range(&figures[i], |f| f.1);
+        rows.push((
+            format!("run creation, {label}, 3 rounds of {creates}"),
+            format!("{rlo:.0}–{rhi:.0}/s, server CPU {clo:.0}–{chi:.0} µs per run"),
+        ));
+    }
+    let mean = |v: &[(f64, f64)]| v.iter().map(|f| f.1).sum::<f64>() / v.len() as f64;
+    rows.push((
+        "server CPU per run, keys checked vs not (means)".into(),
+        format!(
+            "{:+.1}%",
+            (mean(&figures[1]) / mean(&figures[0]) - 1.0) * 100.0
+        ),
+    ));
+}
+
 /// 8 agents claim (50 per call, no waiting) until nothing is left; answers the claim rate.
 async fn claims(url: &str, client: &RigelClient, claim_runs: usize) -> (String, String) {
     let queue = client
@@ -285,7 +357,7 @@ async fn claims(url: &str, client: &RigelClient, claim_runs: usize) -> (String, 
         .await
         .expect("queue");
     let cd = deployment(client, "bench", "claims").await;
-    create_load(&http_client(16), url, cd, claim_runs, 16).await;
+    create_load(&http_client(16), url, cd, claim_runs, 16, None).await;
     let mut agents = Vec::new();
     for i in 0..8 {
         let a = client
