@@ -270,9 +270,12 @@ impl EventBus {
         } else {
             EventKind::DeploymentUpdated
         };
+        // one stream serves every role, monitors included: runner `env` values are left out
+        let mut shown = deployment.clone();
+        shown.flow_runner.redact();
         let payload = DeploymentEvent {
             deployment_id: deployment.id,
-            deployment: Some(deployment.clone()),
+            deployment: Some(shown),
         };
         self.publish(kind, None, Some(deployment.id), &payload);
     }

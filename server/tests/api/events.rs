@@ -618,3 +618,16 @@ async fn the_servers_own_passes_announce_the_runs_they_change() {
     };
     assert_eq!(state_of(&e), (run.to_string(), "CRASHED"));
 }
+
+#[tokio::test]
+async fn deployment_events_carry_no_runner_env_values() {
+    let app = TestApp::new().await;
+    let mut stream = Stream::open(&app, "?kinds=deployment", None).await;
+    stream.expect("ready").await;
+    let mut body = TestApp::deployment_body("etl", "nightly");
+    body["flow_runner"] = json!({"type": "subprocess", "config": {"env": {"TOKEN": "s3cret"}}});
+    app.create_deployment(body).await;
+    let event = stream.expect("deployment.created").await;
+    let env = &event.data["deployment"]["flow_runner"]["config"]["env"];
+    assert_eq!(env, &json!({"TOKEN": "***"}), "{}", event.data);
+}
