@@ -336,8 +336,13 @@ fn start_run(
         flow_run: run,
         claim_token: token,
         deployment,
+        run_token,
     } = claimed;
-    let prepared = runner::prepare(&config.launch, &run.flow_runner.clone().unwrap_or_default());
+    let prepared = runner::prepare(
+        &config.launch,
+        &run.flow_runner.clone().unwrap_or_default(),
+        run_token.as_deref(),
+    );
     let client = client.clone();
     let in_flight = InFlightRun::new(in_flight, run.id);
     // the moment running flows are cancelled: the grace period after a shutdown request

@@ -32,11 +32,14 @@ pub struct FlowProcess {
 impl FlowProcess {
     /// A command for one of the flow's processes; what the caller sets afterwards wins. The
     /// engine's own hand-over (its claim token, which could end the run, and the claim-on-stdin
-    /// flag) is not passed on.
+    /// flag) and the agent's key file are not passed on.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_remove("RIGEL_CLAIM_TOKEN")
-            .env_remove(crate::runner::CLAIM_ON_STDIN);
+            .env_remove(crate::runner::CLAIM_ON_STDIN)
+            // the agent's key file: a run's processes get the run's token in RIGEL_API_KEY
+            // (`env`), which a key file would override
+            .env_remove("RIGEL_API_KEY_FILE");
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.working_dir {
             cmd.current_dir(dir);

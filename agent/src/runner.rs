@@ -63,9 +63,14 @@ pub struct Prepared {
 
 /// Checks a run's flow runner and reads its settings: an unknown or unavailable type, a
 /// missing `working_dir` or interpreter is refused here, before anything starts.
+///
+/// The run's processes (its engine, its flow) reach the server with `run_token` — the run's own
+/// key, which ends with it — rather than the agent's key; the agent's key goes only where the
+/// server gave no token (an older server).
 pub fn prepare(
     launch: &EngineLaunch,
     runner: &FlowRunnerSettings,
+    run_token: Option<&str>,
 ) -> Result<Prepared, RunnerError> {
     match runner.kind {
         FlowRunnerType::Universal | FlowRunnerType::Subprocess => {}
@@ -86,7 +91,7 @@ pub fn prepare(
         }
     }
     let mut env: Vec<(String, OsString)> = Vec::new();
-    if let Some(key) = &launch.api_key {
+    if let Some(key) = run_token.or(launch.api_key.as_deref()) {
         env.push(("RIGEL_API_KEY".into(), key.into()));
     }
     if runner.kind == FlowRunnerType::Subprocess {

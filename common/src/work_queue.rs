@@ -157,6 +157,10 @@ pub struct ClaimedRun {
     /// one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<crate::deployment::Deployment>,
+    /// The API key of this run alone, for its engine and the flow (see the README's "Running
+    /// Rigel for a team"): it works for this run's reports and reads, and ends with the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -109,10 +109,14 @@ impl AppState {
         let ring = auth::keys::KeyRing::load(&db)
             .await
             .map_err(|e| db::DbOpenError::Keys(e.to_string()))?;
+        let run_tokens = auth::run_token::RunTokens::load(&db)
+            .await
+            .map_err(|e| db::DbOpenError::Keys(e.to_string()))?;
         let auth = Arc::new(auth::Auth {
             mode: config.auth_mode,
             ring,
             throttle: Default::default(),
+            run_tokens,
         });
         Ok(Self {
             db,

@@ -46,7 +46,8 @@ async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
         .unwrap()
         .key;
 
-    let deployment = deploy(&admin, "keyed", "echo \"keyed run\"", None).await;
+    // the flow shows the key it was given: its run's token, never the agent's key
+    let deployment = deploy(&admin, "keyed", "echo \"key=$RIGEL_API_KEY\"", None).await;
     let created = run(&admin, deployment, serde_json::json!({})).await;
 
     // the agent key can't be used for the other queue: the agent says so and stops
@@ -67,4 +68,11 @@ async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
     );
     let done = finished(&admin, created.id, 60).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = super::logs(&admin, created.id).await;
+    let shown = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("key="))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(shown.starts_with("rgr_"), "{shown}");
+    assert_ne!(shown, agent_key);
 }

@@ -12,12 +12,18 @@ use axum::http::header::{self, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::{BoxFuture, Either};
+use rigel_common::api_key::Role;
 use rigel_common::error::{ErrorBody, ErrorCode};
+use rigel_common::flow_data::FlowData;
 use tower::{Layer, Service};
+use uuid::Uuid;
 
 use super::access::{Access, AccessTable};
 use super::keys::Entry;
-use super::Caller;
+use super::run_token::{self, Presented};
+use super::{Caller, RunScope};
+use crate::db::flow_runs::parse_state_type;
+use crate::db::from_micros;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -62,6 +68,8 @@ enum Check {
     Answer(Response),
     /// A key the ring does not hold: maybe written since the ring was read.
     Unknown(String),
+    /// A run's token: checked against its run's row.
+    RunToken(String),
 }
 
 type Answer = Ready<Result<Response, Infallible>>;
@@ -90,6 +98,21 @@ where
         match check(&self.state, &mut req, access) {
             Check::Pass => Either::Right(Either::Left(self.inner.call(req))),
             Check::Answer(r) => Either::Left(ready(Ok(r))),
+            Check::RunToken(token) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let state = self.state.clone();
+                Either::Right(Either::Right(Box::pin(async move {
+                    let route = RouteOf::of(&req);
+                    match run_caller(&state, &route, access, &token).await {
+                        Ok(caller) => {
+                            req.extensions_mut().insert(caller);
+                            inner.call(req).await
+                        }
+                        Err(refusal) => Ok(refusal),
+                    }
+                })))
+            }
             Check::Unknown(key) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -138,6 +161,9 @@ fn check(state: &AppState, req: &mut Request, access: Access) -> Check {
              agent and TUI send RIGEL_API_KEY); an admin creates keys with `rigel api-key create`",
         ));
     };
+    if key.starts_with(run_token::PREFIX) {
+        return Check::RunToken(key);
+    }
     match state.auth.ring.find(&key) {
         Some(entry) => match admit(state, req, access, &entry) {
             None => Check::Pass,
@@ -193,8 +219,128 @@ fn admit(
         key: Some((key.id, Arc::from(key.name.as_str()))),
         role: key.role,
         queues: Arc::from(key.queues.clone()),
+        run: None,
     });
     None
+}
+
+/// What a check that waits needs of its request (a request can't be held across an await).
+struct RouteOf {
+    method: axum::http::Method,
+    /// The route's path (`/api/flow_runs/{id}`), empty when unrouted.
+    template: String,
+    path: String,
+    peer: Option<IpAddr>,
+}
+
+impl RouteOf {
+    fn of(req: &Request) -> Self {
+        Self {
+            method: req.method().clone(),
+            template: req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            path: req.uri().path().to_string(),
+            peer: peer(req),
+        }
+    }
+}
+
+/// The caller of a run token: valid for its run while the run is held with the claim the token
+/// was made for, and until [`run_token::AFTER_END`] after the run ended; only on the routes an
+/// engine uses, and only for its own run, deployment and code.
+async fn run_caller(
+    state: &AppState,
+    req: &RouteOf,
+    access: Access,
+    token: &str,
+) -> Result<Caller, Response> {
+    let refuse = |why: &str| {
+        if let Some(ip) = req.peer {
+            state.auth.throttle.failed(ip, Instant::now());
+        }
+        unauthorized(&format!("the run token is not valid: {why}"))
+    };
+    let Some(presented) = Presented::parse(token) else {
+        return Err(refuse("it is malformed"));
+    };
+    type Row = (Option<Uuid>, String, i64, Option<Uuid>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT r.claim_token, r.state_type, r.state_timestamp, r.deployment_id, d.flow_data
+         FROM flow_run r LEFT JOIN deployment d ON d.id = r.deployment_id WHERE r.id = ?",
+    )
+    .bind(presented.run)
+    .fetch_optional(&state.db.read)
+    .await
+    .map_err(|e| ApiError::from(e).into_response())?;
+    let Some((claim, kind, at, deployment, flow_data)) = row else {
+        return Err(refuse("its flow run does not exist"));
+    };
+    if !claim.is_some_and(|c| state.auth.run_tokens.verify(&presented, c)) {
+        return Err(refuse(
+            "its flow run is no longer held with the claim it was made for",
+        ));
+    }
+    let ended = parse_state_type(&kind)
+        .map_err(IntoResponse::into_response)?
+        .is_terminal();
+    if ended && from_micros(at) + run_token::AFTER_END < state.now() {
+        return Err(refuse("its flow run has ended"));
+    }
+    let code = flow_data
+        .and_then(|text| serde_json::from_str::<FlowData>(&text).ok())
+        .and_then(|f| f.validate().ok().flatten())
+        .map(|r| (r.block_id, r.data));
+    let scope = RunScope {
+        run: presented.run,
+        deployment,
+        code,
+    };
+    if !access.admits(Role::Agent) || !run_route_allowed(req, &scope) {
+        return Err(ApiError::Forbidden(format!(
+            "a run token may not be used for {} {}: it serves its own run's reports and reads \
+             only",
+            req.method, req.template
+        ))
+        .into_response());
+    }
+    Ok(Caller {
+        key: Some((Uuid::nil(), Arc::from(format!("run {}", scope.run)))),
+        role: Role::Agent,
+        queues: Arc::from(Vec::new()),
+        run: Some(Arc::new(scope)),
+    })
+}
+
+/// The routes an engine and its flow use, each limited to the run's own objects (routes whose
+/// body names the run check it in their handler).
+fn run_route_allowed(req: &RouteOf, scope: &RunScope) -> bool {
+    let template = req.template.as_str();
+    let path = req.path.as_str();
+    // the path's segment where the route has `{name}`
+    let segment = |name: &str| {
+        let at = template.split('/').position(|s| s == name)?;
+        path.split('/').nth(at)
+    };
+    let id = segment("{id}").and_then(|s| Uuid::try_parse(s).ok());
+    match (req.method.as_str(), template) {
+        ("GET", "/api/flow_runs/{id}" | "/api/flow_runs/{id}/states")
+        | ("POST", "/api/flow_runs/{id}/set_state" | "/api/flow_runs/{id}/heartbeat") => {
+            id == Some(scope.run)
+        }
+        ("POST", "/api/flow_runs/set_states" | "/api/logs/" | "/api/task_runs/")
+        | ("POST", "/api/task_runs/{id}/set_state")
+        | ("GET", "/api/me") => true,
+        ("GET", "/api/deployments/{id}") => id.is_some() && id == scope.deployment,
+        ("GET", "/api/blocks/{id}") => id.is_some() && scope.code.as_ref().map(|c| c.0) == id,
+        ("GET", "/api/blocks/{id}/data/{key}") => match (&scope.code, id, segment("{key}")) {
+            (Some((block, key)), Some(id), Some(k)) => *block == id && key == k,
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 fn bearer(req: &Request) -> Option<String> {

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod guard;
 pub mod keys;
+pub mod run_token;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -41,6 +42,17 @@ pub struct Caller {
     pub role: Role,
     /// Work queues (names) an `agent` key is bound to; empty is any queue.
     pub queues: Arc<[String]>,
+    /// Set for a run's token: the one run (and its deployment and code) it may touch.
+    pub run: Option<Arc<RunScope>>,
+}
+
+/// What a run token reaches: its run, the run's deployment, and the deployment's stored code.
+#[derive(Debug, Clone)]
+pub struct RunScope {
+    pub run: Uuid,
+    pub deployment: Option<Uuid>,
+    /// `(block, key)` of the deployment's code, when it is kept in a storage block.
+    pub code: Option<(Uuid, String)>,
 }
 
 impl Caller {
@@ -50,6 +62,18 @@ impl Caller {
             key: None,
             role: Role::Admin,
             queues: Arc::from(Vec::new()),
+            run: None,
+        }
+    }
+
+    /// Refuses a run token used for another run than its own.
+    pub fn check_run(&self, run: Uuid) -> Result<(), ApiError> {
+        match &self.run {
+            Some(scope) if scope.run != run => Err(ApiError::Forbidden(format!(
+                "this token belongs to flow run {}; it may not act on flow run {run}",
+                scope.run
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -106,11 +130,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The server's keys and how it checks them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Auth {
     pub mode: AuthMode,
     pub ring: keys::KeyRing,
     pub throttle: throttle::Throttle,
+    pub run_tokens: run_token::RunTokens,
 }
 
 impl Auth {

@@ -357,6 +357,7 @@ pub async fn claim(
                 .cloned(),
             flow_run,
             claim_token,
+            run_token: None,
         })
         .collect())
 }

@@ -213,6 +213,9 @@ async fn set_flow_run_states(
     if body.proposals.iter().any(|p| p.force) {
         caller.require(Role::Admin, "a forced state change")?;
     }
+    for p in &body.proposals {
+        caller.check_run(p.flow_run_id)?;
+    }
     if body.proposals.len() > MAX_PROPOSALS {
         return Err(ApiError::invalid(
             "proposals",

@@ -7,7 +7,7 @@ use rigel_common::log::{validate_log_batch, Log, LogBatchResult, LogCreate, LogF
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Access, Rule};
+use crate::auth::{Access, Caller, Rule};
 use crate::db::logs;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
@@ -31,9 +31,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 422, body = ErrorBody)))]
 async fn create_logs(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<Vec<LogCreate>>,
 ) -> ApiResult<(StatusCode, Json<LogBatchResult>)> {
     validate_log_batch(&body)?;
+    for record in &body {
+        caller.check_run(record.flow_run_id)?;
+    }
     let count = logs::create_batch(&s.db, &body).await?;
     s.events.logs_posted(&body);
     Ok((StatusCode::CREATED, Json(LogBatchResult { count })))

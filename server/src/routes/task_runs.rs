@@ -11,11 +11,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::flow_runs::validate_state;
-use crate::auth::{Access, Rule};
+use crate::auth::{Access, Caller, Rule};
 use crate::db::task_runs;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
+use rigel_common::api_key::Role;
 
 /// Who may call each route of this module (see `crate::auth`).
 pub const ACCESS: &[Rule] = &[
@@ -40,8 +41,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, body = TaskRun), (status = 422, body = ErrorBody)))]
 async fn create_task_run(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<TaskRunCreate>,
 ) -> ApiResult<(StatusCode, Json<TaskRun>)> {
+    caller.check_run(body.flow_run_id)?;
     if body.name.trim().is_empty() || body.name.chars().count() > 200 {
         return Err(FieldError::new("name", "must be 1-200 characters").into());
     }
@@ -87,9 +90,16 @@ async fn task_run_states(
     responses((status = 200, body = SetStateResult), (status = 404, body = ErrorBody)))]
 async fn set_task_run_state(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SetState>,
 ) -> ApiResult<Json<SetStateResult>> {
+    if body.force {
+        caller.require(Role::Admin, "a forced state change")?;
+    }
+    if caller.run.is_some() {
+        caller.check_run(task_runs::get(&s.db, id).await?.flow_run_id)?;
+    }
     validate_state("state", &body.state)?;
     Ok(Json(task_runs::set_state(&s.db, id, &body, s.now()).await?))
 }

@@ -238,7 +238,11 @@ async fn claim_runs(
     loop {
         let now = s.now();
         let due = now + prefetch;
-        let claimed = work_queues::claim(&s.db, id, body.agent_id, body.limit, due, now).await?;
+        let mut claimed =
+            work_queues::claim(&s.db, id, body.agent_id, body.limit, due, now).await?;
+        for c in &mut claimed {
+            c.run_token = Some(s.auth.run_tokens.mint(c.flow_run.id, c.claim_token));
+        }
         s.events.claimed(&claimed);
         let remaining = deadline.saturating_duration_since(Instant::now());
         if !claimed.is_empty() || remaining.is_zero() {

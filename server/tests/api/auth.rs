@@ -460,3 +460,222 @@ async fn the_openapi_document_names_each_operations_roles() {
     let health = &doc["paths"]["/api/health"]["get"]["security"];
     assert_eq!(health, &json!([{}]));
 }
+
+#[tokio::test]
+async fn a_run_token_serves_its_own_run_only_and_ends_with_it() {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let c = clock.clone();
+    let app = TestApp::with_config(move |cfg| cfg.clock = std::sync::Arc::new(c)).await;
+    let admin = key(&app, "root", Role::Admin, &[]).await;
+    let agent = key(&app, "box", Role::Agent, &[]).await;
+    let (_, _, queue) = send(
+        &app,
+        "POST",
+        "/api/work_queues/",
+        Some(json!({"name": "q"})),
+        Some(&admin),
+    )
+    .await;
+    let (_, _, registered) = send(
+        &app,
+        "POST",
+        "/api/agents/",
+        Some(json!({"name": "a", "work_queue_name": "q"})),
+        Some(&agent),
+    )
+    .await;
+    let (_, _, block) = send(
+        &app,
+        "POST",
+        "/api/blocks/",
+        Some(json!({"type": "server", "name": "code"})),
+        Some(&admin),
+    )
+    .await;
+    let block_id = block["id"].as_str().unwrap().to_string();
+    // each deployment's code is its own key of one block
+    let deployment = |name: &str| {
+        let mut body = TestApp::deployment_body("etl", name);
+        body["flow_data"] = json!({"encoding": "blockstorage",
+            "blob": json!({"data": format!("code-{name}"), "block_id": block_id}).to_string()});
+        body
+    };
+    let (_, _, mine) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(deployment("mine")),
+        Some(&admin),
+    )
+    .await;
+    let (_, _, other) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(deployment("other")),
+        Some(&admin),
+    )
+    .await;
+    let mut runs = Vec::new();
+    for d in [&mine, &other] {
+        let (_, _, run) = send(
+            &app,
+            "POST",
+            &format!(
+                "/api/deployments/{}/create_flow_run",
+                d["id"].as_str().unwrap()
+            ),
+            Some(json!({})),
+            Some(&admin),
+        )
+        .await;
+        runs.push(run["id"].as_str().unwrap().to_string());
+    }
+    let (status, _, claimed) = send(
+        &app,
+        "POST",
+        &format!("/api/work_queues/{}/claim", queue["id"].as_str().unwrap()),
+        Some(json!({"agent_id": registered["id"], "limit": 1})),
+        Some(&agent),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let claim = &claimed[0];
+    let run = claim["flow_run"]["id"].as_str().unwrap().to_string();
+    let other_run = runs.iter().find(|r| **r != run).unwrap().clone();
+    let token = claim["run_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("rgr_"), "{token}");
+    let claim_token = claim["claim_token"].as_str().unwrap();
+    assert!(!token.contains(&claim_token.replace('-', "")));
+    let own_deployment = claim["flow_run"]["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_deployment = [&mine, &other]
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .find(|d| *d != own_deployment)
+        .unwrap();
+
+    let t = Some(token.as_str());
+    let ok = |status: StatusCode| status.is_success();
+    let own_name = if own_deployment == mine["id"].as_str().unwrap() {
+        "mine"
+    } else {
+        "other"
+    };
+    let other_name = if own_name == "mine" { "other" } else { "mine" };
+    assert!(ok(send(
+        &app,
+        "GET",
+        &format!("/api/blocks/{block_id}"),
+        None,
+        t
+    )
+    .await
+    .0));
+    let (status, _, _) = send(
+        &app,
+        "GET",
+        &format!("/api/blocks/{block_id}/data/code-{own_name}"),
+        None,
+        t,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "its own code may be read (none was uploaded)"
+    );
+    let (status, _, answer) = send(
+        &app,
+        "GET",
+        &format!("/api/blocks/{block_id}/data/code-{other_name}"),
+        None,
+        t,
+    )
+    .await;
+    assert_error(status, &answer, StatusCode::FORBIDDEN, "forbidden");
+    assert!(ok(send(
+        &app,
+        "GET",
+        &format!("/api/flow_runs/{run}"),
+        None,
+        t
+    )
+    .await
+    .0));
+    assert!(ok(send(
+        &app,
+        "GET",
+        &format!("/api/deployments/{own_deployment}"),
+        None,
+        t
+    )
+    .await
+    .0));
+    let running = json!({"state": {"type": "RUNNING"}, "claim_token": claim_token});
+    let (status, _, answer) = send(
+        &app,
+        "POST",
+        &format!("/api/flow_runs/{run}/set_state"),
+        Some(running),
+        t,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let log = |r: &str| json!([{"flow_run_id": r, "level": 20, "message": "hi", "timestamp": chrono::Utc::now()}]);
+    let (status, _, answer) = send(&app, "POST", "/api/logs/", Some(log(&run)), t).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    for (method, path, body) in [
+        ("GET", format!("/api/flow_runs/{other_run}"), None),
+        ("GET", format!("/api/deployments/{other_deployment}"), None),
+        ("POST", "/api/logs/".to_string(), Some(log(&other_run))),
+        ("POST", "/api/flow_runs/filter".to_string(), Some(json!({}))),
+        (
+            "POST",
+            "/api/deployments/".to_string(),
+            Some(deployment("x")),
+        ),
+        ("DELETE", format!("/api/flow_runs/{run}"), None),
+    ] {
+        let (status, _, answer) = send(&app, method, &path, body, t).await;
+        assert_error(status, &answer, StatusCode::FORBIDDEN, "forbidden");
+    }
+
+    let done = json!({"state": {"type": "COMPLETED"}, "claim_token": claim_token});
+    send(
+        &app,
+        "POST",
+        &format!("/api/flow_runs/{run}/set_state"),
+        Some(done),
+        t,
+    )
+    .await;
+    clock.advance(chrono::Duration::minutes(5));
+    let (status, _, _) = send(&app, "POST", "/api/logs/", Some(log(&run)), t).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "late log lines of a finished run still land"
+    );
+    clock.advance(chrono::Duration::minutes(6));
+    let (status, _, answer) = send(&app, "GET", &format!("/api/flow_runs/{run}"), None, t).await;
+    assert_error(status, &answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ended"));
+    let last = if token.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &token[..token.len() - 1]);
+    let (status, _, _) = send(
+        &app,
+        "GET",
+        &format!("/api/flow_runs/{run}"),
+        None,
+        Some(&forged),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
