@@ -81,9 +81,13 @@ impl Target {
     async fn create(&self, body: &ApiKeyCreate) -> CliResult<ApiKeyCreated> {
         match self {
             Target::Api(c) => Ok(c.create_api_key(body).await?),
-            Target::Database(s) => Ok(rigel_server::routes::api_keys::create(s, body)
-                .await
-                .map_err(local_error)?),
+            Target::Database(s) => {
+                Ok(
+                    rigel_server::routes::api_keys::create(s, body, Some("(offline)"))
+                        .await
+                        .map_err(local_error)?,
+                )
+            }
         }
     }
 

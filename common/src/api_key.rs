@@ -166,6 +166,22 @@ pub struct Me {
     pub auth_required: bool,
 }
 
+/// One write in `GET /api/audit`: who (the key's name; `null` without keys) did what to which
+/// object, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Increasing; page backwards with `before`.
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: Option<String>,
+    /// `deployment.create`, `flow_run.set_state`, `api_key.revoke`…
+    pub action: String,
+    pub object_id: Option<Uuid>,
+    /// What changed, in a few words (a new state, a deployment's name).
+    pub detail: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,10 @@ pub struct State {
     pub message: Option<String>,
     /// For SCHEDULED states: when the run should start.
     pub scheduled_time: Option<DateTime<Utc>>,
+    /// In a run's state history: the name of the API key that asked for this state (absent when
+    /// the run's engine, a service or a server without keys wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// A proposed state, as sent by a client: only `type` is required.

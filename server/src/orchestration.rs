@@ -167,6 +167,7 @@ mod tests {
                 timestamp: Utc::now(),
                 message: None,
                 scheduled_time: None,
+                actor: None,
             },
             claim_token: token,
             next_scheduled_start_time: due,

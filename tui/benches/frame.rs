@@ -101,6 +101,7 @@ fn big_run(d: &Deployment, k: usize, n: u128, now: DateTime<Utc>) -> FlowRun {
             timestamp: at,
             message: None,
             scheduled_time: (kind == StateType::Scheduled).then_some(at),
+            actor: None,
         },
         run_count: u32::from(started),
         expected_start_time: Some(at),

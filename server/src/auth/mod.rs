@@ -82,6 +82,15 @@ impl Caller {
         self.key.as_ref().map(|(_, n)| n.as_ref())
     }
 
+    /// Who to record as having made a change: the key's name; `None` for a run's own token (its
+    /// engine) and a server without keys.
+    pub fn actor(&self) -> Option<&str> {
+        if self.run.is_some() {
+            return None;
+        }
+        self.key_name()
+    }
+
     /// Whether this caller may work from the queue named `queue`.
     pub fn may_use_queue(&self, queue: &str) -> bool {
         self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
@@ -146,6 +155,23 @@ impl Auth {
             AuthMode::Required => true,
             AuthMode::WhenKeysExist => self.ring.any(),
         }
+    }
+}
+
+/// Records a write `caller` made in the audit table (`GET /api/audit`). The write itself is
+/// done: a failure to record it is logged, not answered.
+pub async fn audit(
+    s: &crate::AppState,
+    caller: &Caller,
+    action: &'static str,
+    object_id: Option<Uuid>,
+    detail: impl Into<Option<String>>,
+) {
+    let actor = caller.actor().map(str::to_string);
+    let recorded =
+        crate::db::audit::record(&s.db, s.now(), actor, action, object_id, detail.into()).await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, action, "could not record a write in the audit table");
     }
 }
 

@@ -72,6 +72,7 @@ pub(crate) fn state_from_columns(
         timestamp: from_micros(timestamp),
         message,
         scheduled_time: scheduled_time.map(from_micros),
+        actor: None,
     })
 }
 
@@ -151,6 +152,7 @@ pub(crate) fn initial_state(s: &StateCreate, now: DateTime<Utc>) -> State {
         timestamp: now,
         message: s.message.clone(),
         scheduled_time,
+        actor: None,
     }
 }
 

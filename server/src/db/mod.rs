@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod audit;
 mod batch;
 pub mod blocks;
 pub mod coalesce;

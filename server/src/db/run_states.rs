@@ -48,6 +48,7 @@ pub(crate) fn transition(
         timestamp: from_micros(now_us),
         message: to.message.clone(),
         scheduled_time: to.scheduled_time,
+        actor: None,
     };
     if from.kind == StateType::Running && to.kind != StateType::Running {
         times.total_run_time += (now_us - to_micros(from.timestamp)).max(0);
@@ -83,17 +84,20 @@ struct StateRow {
     timestamp: i64,
     message: Option<String>,
     scheduled_time: Option<i64>,
+    actor: Option<String>,
 }
 
 impl StateRow {
     fn into_state(self) -> ApiResult<State> {
-        flow_runs::state_from_columns(
+        let mut state = flow_runs::state_from_columns(
             &self.kind,
             self.name,
             self.timestamp,
             self.message,
             self.scheduled_time,
-        )
+        )?;
+        state.actor = self.actor;
+        Ok(state)
     }
 }
 
@@ -105,7 +109,7 @@ pub(crate) async fn history(
     id: Uuid,
 ) -> ApiResult<Vec<State>> {
     let rows: Vec<StateRow> = sqlx::query_as(&format!(
-        "SELECT type, name, timestamp, message, scheduled_time FROM {table}
+        "SELECT type, name, timestamp, message, scheduled_time, actor FROM {table}
          WHERE {column} = ? ORDER BY timestamp, id"
     ))
     .bind(id)
@@ -191,7 +195,7 @@ async fn write_chunk(
     }
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SAVEPOINT changes; INSERT INTO flow_run_state (id, flow_run_id, type, name, timestamp,
-         message, scheduled_time, transition_id) ",
+         message, scheduled_time, transition_id, actor) ",
     );
     qb.push_values(changes, |mut b, c| {
         b.push_bind(Uuid::now_v7())
@@ -201,7 +205,8 @@ async fn write_chunk(
             .push_bind(to_micros(c.state.timestamp))
             .push_bind(c.state.message.clone())
             .push_bind(c.state.scheduled_time.map(to_micros))
-            .push_bind(c.transition_id);
+            .push_bind(c.transition_id)
+            .push_bind(c.state.actor.clone());
     });
     qb.push(
         "; WITH v (v_id, v_type, v_name, v_timestamp, v_message, v_scheduled, v_run_count,
@@ -320,6 +325,8 @@ pub(crate) struct Proposal {
     id: Uuid,
     proposal: SetState,
     now: DateTime<Utc>,
+    /// The name of the key that proposed it, recorded in the history.
+    actor: Option<String>,
 }
 
 /// The answer to a proposal, and the run as it updated it (`None` when it did not change it).
@@ -343,8 +350,9 @@ pub async fn set_flow_run_state(
     id: Uuid,
     proposal: &SetState,
     now: DateTime<Utc>,
+    actor: Option<&str>,
 ) -> ApiResult<(SetStateResult, Option<FlowRun>)> {
-    let answer = set_flow_run_states(db, vec![(id, proposal.clone())], now).await;
+    let answer = set_flow_run_states(db, vec![(id, proposal.clone())], now, actor).await;
     answer
         .into_iter()
         .next()
@@ -357,10 +365,16 @@ pub async fn set_flow_run_states(
     db: &Db,
     proposals: Vec<(Uuid, SetState)>,
     now: DateTime<Utc>,
+    actor: Option<&str>,
 ) -> Vec<ApiResult<(SetStateResult, Option<FlowRun>)>> {
     let proposals = proposals
         .into_iter()
-        .map(|(id, proposal)| Proposal { id, proposal, now })
+        .map(|(id, proposal)| Proposal {
+            id,
+            proposal,
+            now,
+            actor: actor.map(str::to_string),
+        })
         .collect();
     db.state_changes
         .submit_many(proposals)
@@ -411,13 +425,19 @@ async fn set_round(
     let mut owners: Vec<(usize, Option<Uuid>)> = Vec::new();
     let mut changes: Vec<Change> = Vec::new();
     for &i in round {
-        let Proposal { id, proposal, now } = &proposals[i];
+        let Proposal {
+            id,
+            proposal,
+            now,
+            actor,
+        } = &proposals[i];
         let Some(row) = rows.remove(id) else {
             answers[i] = Some(Err(flow_runs::not_found(*id)));
             continue;
         };
         match decided(&row, proposal, *now) {
-            Ok(ControlFlow::Continue(c)) => {
+            Ok(ControlFlow::Continue(mut c)) => {
+                c.state.actor.clone_from(actor);
                 owners.push((i, row.claim_token));
                 changes.push(c);
             }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Access, Caller, Rule};
+use crate::auth::{audit, Access, Caller, Rule};
 use crate::db::agents::{self, Liveness};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
@@ -92,9 +92,11 @@ async fn filter_agents(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_agent(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     agents::delete(&s.db, id).await?;
     s.events.agent(id, AgentChange::Deregistered, None);
+    audit(&s, &caller, "agent.delete", Some(id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }

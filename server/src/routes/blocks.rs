@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Access, Caller, Rule};
+use crate::auth::{audit, Access, Caller, Rule};
 use crate::db::blocks;
 use crate::error::ApiResult;
 use crate::extract::{read_body, ApiJson, ApiPath};
@@ -74,6 +74,14 @@ async fn create_block(
     } else {
         StatusCode::OK
     };
+    audit(
+        &s,
+        &caller,
+        "block.create",
+        Some(block.id),
+        block.name.clone(),
+    )
+    .await;
     Ok((status, Json(hidden(block))))
 }
 
@@ -103,9 +111,11 @@ async fn filter_blocks(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_block(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     blocks::delete(&s.db, id).await?;
+    audit(&s, &caller, "block.delete", Some(id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -120,14 +130,18 @@ async fn get_default_block(State(s): State<AppState>) -> ApiResult<Json<Block>> 
     responses((status = 200, body = Block), (status = 404, body = ErrorBody)))]
 async fn set_default_block(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Block>> {
-    Ok(Json(hidden(blocks::set_default(&s.db, id).await?)))
+    let block = blocks::set_default(&s.db, id).await?;
+    audit(&s, &caller, "block.set_default", Some(id), None).await;
+    Ok(Json(hidden(block)))
 }
 
 #[utoipa::path(post, path = "/blocks/clear_default", tag = "storage", responses((status = 204)))]
-async fn clear_default_block(State(s): State<AppState>) -> ApiResult<StatusCode> {
+async fn clear_default_block(State(s): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     blocks::clear_default(&s.db).await?;
+    audit(&s, &caller, "block.clear_default", None, None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,6 +153,7 @@ async fn clear_default_block(State(s): State<AppState>) -> ApiResult<StatusCode>
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_block_data(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath((id, key)): ApiPath<(Uuid, String)>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<StoredData>)> {
@@ -155,6 +170,7 @@ async fn put_block_data(
         key,
         size: bytes.len() as u64,
     };
+    audit(&s, &caller, "block.put_data", Some(id), stored.key.clone()).await;
     Ok((status, Json(stored)))
 }
 

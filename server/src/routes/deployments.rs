@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Access, Caller, Rule, ShownTo};
+use crate::auth::{audit, Access, Caller, Rule, ShownTo};
 use crate::db::deployments::{self, Saved};
 use crate::db::schedules;
 use crate::error::ApiResult;
@@ -86,6 +86,7 @@ fn saved(s: &AppState, saved: Saved) -> Deployment {
         (status = 422, body = ErrorBody)))]
 async fn create_deployment(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<DeploymentCreate>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     body.validate()?;
@@ -93,6 +94,12 @@ async fn create_deployment(
     let created = result.created;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, created);
+    let action = if created {
+        "deployment.create"
+    } else {
+        "deployment.update"
+    };
+    audit(&s, &caller, action, Some(d.id), full_name(&d)).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -159,6 +166,7 @@ async fn count_deployments(
         (status = 422, body = ErrorBody)))]
 async fn update_deployment(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DeploymentUpdate>,
 ) -> ApiResult<Json<Deployment>> {
@@ -166,6 +174,7 @@ async fn update_deployment(
     let result = deployments::update(&s.db, id, &body, &horizon(&s)).await?;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, false);
+    audit(&s, &caller, "deployment.update", Some(id), full_name(&d)).await;
     Ok(Json(d))
 }
 
@@ -174,10 +183,12 @@ async fn update_deployment(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_deployment(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     deployments::delete(&s.db, id).await?;
     s.events.deployment_deleted(id);
+    audit(&s, &caller, "deployment.delete", Some(id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,11 +198,20 @@ async fn delete_deployment(
     responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 async fn set_schedule_active(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
     let result = deployments::set_schedule_active(&s.db, id, true, &horizon(&s)).await?;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, false);
+    audit(
+        &s,
+        &caller,
+        "deployment.schedule_on",
+        Some(id),
+        full_name(&d),
+    )
+    .await;
     Ok(Json(d))
 }
 
@@ -202,11 +222,20 @@ async fn set_schedule_active(
     responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 async fn set_schedule_inactive(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
     let result = deployments::set_schedule_active(&s.db, id, false, &horizon(&s)).await?;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, false);
+    audit(
+        &s,
+        &caller,
+        "deployment.schedule_off",
+        Some(id),
+        full_name(&d),
+    )
+    .await;
     Ok(Json(d))
 }
 
@@ -254,11 +283,14 @@ async fn create_deployment_flow_run(
         (status = 422, body = ErrorBody)))]
 async fn backfill_deployment(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<BackfillRequest>,
 ) -> ApiResult<(StatusCode, Json<BackfillResult>)> {
     body.validate()?;
     let result = schedules::backfill(&s.db, id, &body, s.now()).await?;
+    let detail = format!("{} runs", result.runs.len());
+    audit(&s, &caller, "deployment.backfill", Some(id), detail).await;
     let status = if result.runs.is_empty() {
         StatusCode::OK
     } else {
@@ -267,4 +299,9 @@ async fn backfill_deployment(
         StatusCode::CREATED
     };
     Ok((status, Json(result)))
+}
+
+/// `flow/name` of a deployment, for the audit table.
+fn full_name(d: &Deployment) -> String {
+    format!("{}/{}", d.flow_name, d.name)
 }

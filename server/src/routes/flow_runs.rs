@@ -17,8 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::{audit, Caller, ShownTo};
 use crate::auth::{Access, Rule};
-use crate::auth::{Caller, ShownTo};
 use crate::db::{flow_runs, run_states};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -152,9 +152,11 @@ async fn count_flow_runs(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_flow_run(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     flow_runs::delete(&s.db, id).await?;
+    audit(&s, &caller, "flow_run.delete", Some(id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,11 +185,27 @@ async fn set_flow_run_state(
         caller.require(Role::Admin, "a forced state change")?;
     }
     validate_state("state", &body.state)?;
-    let (result, updated) = run_states::set_flow_run_state(&s.db, id, &body, s.now()).await?;
+    let (result, updated) =
+        run_states::set_flow_run_state(&s.db, id, &body, s.now(), caller.actor()).await?;
     if announce(&s, &result, updated.as_ref()) {
         s.notifier.runs_changed();
     }
+    if let Some(run) = updated.filter(|_| audits_states(&caller)) {
+        audit_state(&s, &caller, &run, body.force).await;
+    }
     Ok(Json(result))
+}
+
+/// Whether a caller's state changes go to the audit table: those of people and their scripts
+/// (operators, deployers, admins) do; agents' and engines' are in the runs' histories only.
+fn audits_states(caller: &Caller) -> bool {
+    caller.actor().is_some() && caller.role != Role::Agent
+}
+
+async fn audit_state(s: &AppState, caller: &Caller, run: &FlowRun, forced: bool) {
+    let forced = if forced { " (forced)" } else { "" };
+    let detail = format!("{}{forced}", run.state.kind.as_str());
+    audit(s, caller, "flow_run.set_state", Some(run.id), detail).await;
 }
 
 /// Publishes the state event of a run a proposal moved (not of a replayed transition, which
@@ -210,7 +228,8 @@ async fn set_flow_run_states(
     caller: Caller,
     ApiJson(body): ApiJson<SetStates>,
 ) -> ApiResult<Json<SetStatesResult>> {
-    if body.proposals.iter().any(|p| p.force) {
+    let forced = body.proposals.iter().any(|p| p.force);
+    if forced {
         caller.require(Role::Admin, "a forced state change")?;
     }
     for p in &body.proposals {
@@ -240,15 +259,17 @@ async fn set_flow_run_states(
             ))),
         }
     }
-    let answers = run_states::set_flow_run_states(&s.db, valid, s.now()).await;
+    let answers = run_states::set_flow_run_states(&s.db, valid, s.now(), caller.actor()).await;
     let mut answers = answers.into_iter();
     let mut accepted = false;
+    let mut moved = Vec::new();
     let results = outcomes
         .into_iter()
         .map(|outcome| {
             outcome.unwrap_or_else(|| match answers.next() {
                 Some(Ok((result, updated))) => {
                     accepted |= announce(&s, &result, updated.as_ref());
+                    moved.extend(updated);
                     ProposalOutcome::Result(result)
                 }
                 Some(Err(e)) => ProposalOutcome::Error(e.answer().error),
@@ -262,6 +283,11 @@ async fn set_flow_run_states(
         .collect();
     if accepted {
         s.notifier.runs_changed();
+    }
+    if audits_states(&caller) {
+        for run in &moved {
+            audit_state(&s, &caller, run, forced).await;
+        }
     }
     Ok(Json(SetStatesResult { results }))
 }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Access, Rule};
+use crate::auth::{audit, Access, Caller, Rule};
 use crate::db::flows;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
@@ -80,8 +80,10 @@ async fn filter_flows(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_flow(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     flows::delete(&s.db, id).await?;
+    audit(&s, &caller, "flow.delete", Some(id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Access, Caller, Rule};
+use crate::auth::{audit, Access, Caller, Rule};
 use crate::db::work_queues;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
@@ -75,6 +75,7 @@ fn validate_filter(f: &QueueFilter) -> Result<(), FieldError> {
         (status = 422, body = ErrorBody)))]
 async fn create_work_queue(
     State(s): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<WorkQueueCreate>,
 ) -> ApiResult<(StatusCode, Json<WorkQueue>)> {
     validate_name("name", &body.name)?;
@@ -82,6 +83,7 @@ async fn create_work_queue(
     let q = work_queues::create(&s.db, &body, s.now()).await?;
     s.events
         .work_queue(EventKind::WorkQueueCreated, q.id, Some(&q));
+    audit(&s, &caller, "work_queue.create", Some(q.id), q.name.clone()).await;
     Ok((StatusCode::CREATED, Json(q)))
 }
 
@@ -112,6 +114,7 @@ async fn get_work_queue_by_name(
         (status = 422, body = ErrorBody)))]
 async fn update_work_queue(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<WorkQueueUpdate>,
 ) -> ApiResult<Json<WorkQueue>> {
@@ -123,6 +126,7 @@ async fn update_work_queue(
     s.notifier.runs_changed();
     s.events
         .work_queue(EventKind::WorkQueueUpdated, q.id, Some(&q));
+    audit(&s, &caller, "work_queue.update", Some(q.id), q.name.clone()).await;
     Ok(Json(q))
 }
 
@@ -130,10 +134,12 @@ async fn update_work_queue(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_work_queue(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     work_queues::delete(&s.db, id).await?;
     s.events.work_queue(EventKind::WorkQueueDeleted, id, None);
+    audit(&s, &caller, "work_queue.delete", Some(id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

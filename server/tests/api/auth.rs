@@ -50,7 +50,7 @@ async fn key(app: &TestApp, name: &str, role: Role, queues: &[&str]) -> String {
         queues: queues.iter().map(|q| q.to_string()).collect(),
         expires_in_seconds: None,
     };
-    routes::api_keys::create(&app.state, &body)
+    routes::api_keys::create(&app.state, &body, None)
         .await
         .unwrap()
         .key
@@ -678,4 +678,103 @@ async fn a_run_token_serves_its_own_run_only_and_ends_with_it() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn writes_are_recorded_with_the_name_of_their_key() {
+    let app = TestApp::new().await;
+    let admin = key(&app, "root", Role::Admin, &[]).await;
+    let operator = key(&app, "ops", Role::Operator, &[]).await;
+    let deployer = key(&app, "ci", Role::Deployer, &[]).await;
+    let body = TestApp::deployment_body("etl", "nightly");
+    let (_, _, d) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(body),
+        Some(&deployer),
+    )
+    .await;
+    let id = d["id"].as_str().unwrap();
+    let (_, _, run) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/create_flow_run"),
+        Some(json!({})),
+        Some(&operator),
+    )
+    .await;
+    let run_id = run["id"].as_str().unwrap();
+    let cancel = json!({"state": {"type": "CANCELLED", "message": "not tonight"}});
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        &format!("/api/flow_runs/{run_id}/set_state"),
+        Some(cancel),
+        Some(&operator),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, _, history) = send(
+        &app,
+        "GET",
+        &format!("/api/flow_runs/{run_id}/states"),
+        None,
+        Some(&admin),
+    )
+    .await;
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(last["type"], "CANCELLED");
+    assert_eq!(last["actor"], "ops", "{history}");
+    assert!(
+        history[0].get("actor").is_none(),
+        "the first state came from no key: {history}"
+    );
+
+    let (status, _, audit) = send(&app, "GET", "/api/audit", None, Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let entries: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or("-").to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries[0],
+        ("ops".to_string(), "flow_run.set_state".to_string()),
+        "{audit}"
+    );
+    assert_eq!(audit[0]["detail"], "CANCELLED");
+    assert!(
+        entries.contains(&("ci".to_string(), "deployment.create".to_string())),
+        "{audit}"
+    );
+    let (_, _, mine) = send(
+        &app,
+        "GET",
+        "/api/audit?key=ci&limit=10",
+        None,
+        Some(&admin),
+    )
+    .await;
+    assert!(
+        mine.as_array().unwrap().iter().all(|e| e["actor"] == "ci"),
+        "{mine}"
+    );
+    let (status, _, body) = send(&app, "GET", "/api/audit?limit=0", None, Some(&admin)).await;
+    assert_eq!(
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error"
+        ),
+        "limit"
+    );
 }

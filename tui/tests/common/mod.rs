@@ -129,6 +129,7 @@ pub fn state(kind: StateType, name: &str, offset: i64) -> State {
         timestamp: now() + Duration::seconds(offset),
         message: None,
         scheduled_time: (kind == StateType::Scheduled).then(|| now() + Duration::seconds(offset)),
+        actor: None,
     }
 }
 
