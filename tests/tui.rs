@@ -208,3 +208,74 @@ fn read_only_refuses_a_quick_run() {
         .count();
     assert_eq!(manual, 0, "no run was created");
 }
+
+#[test]
+fn a_monitor_key_makes_the_tui_read_only_and_a_wrong_key_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(home.path());
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    server.cli_ok(&[
+        "deployment",
+        "create",
+        &examples.join("hello-daily.yaml").display().to_string(),
+    ]);
+    // the first key: from now on the server requires one
+    let key = server.cli_ok(&["api-key", "create", "dash", "--role", "monitor"]);
+    let key = key.trim();
+    assert!(key.starts_with("rgl_"), "{key}");
+
+    let tui_with = |key: &str| {
+        let command = format!(
+            "env RIGEL_API_URL={} RIGEL_API_KEY={} NO_COLOR=1 {} tui --refresh 2; echo \"TUI EXITED $?\"; sleep 600",
+            quote(&server.api_url),
+            quote(key),
+            quote(&rigel_bin().display().to_string())
+        );
+        Tmux::start(&command, 100, 30)
+    };
+    let tui = tui_with(key);
+    let screen = tui.wait_for("hello-world/hello-world-daily", 20);
+    assert!(
+        screen.contains("READ-ONLY (monitor) · key 'dash'"),
+        "the header says so:\n{screen}"
+    );
+    assert!(
+        !screen.contains(" r run") && screen.contains(" l runs"),
+        "no run key offered:\n{screen}"
+    );
+    tui.keys(&["r"]);
+    tui.wait_for("the key 'dash' has the monitor role", 10);
+    // had a dialog opened, this would confirm it
+    tui.keys(&["y"]);
+    tui.keys(&["q"]);
+    tui.wait_for("TUI EXITED 0", 10);
+    let runs = Command::new(rigel_bin())
+        .args(["flow-run", "ls", "-o", "json"])
+        .env("RIGEL_API_URL", &server.api_url)
+        .env("RIGEL_API_KEY", key)
+        .output()
+        .unwrap();
+    assert!(
+        runs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&runs.stderr)
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let manual = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["auto_scheduled"] == false)
+        .count();
+    assert_eq!(manual, 0, "no run was created");
+
+    // a key the server doesn't know: its words, not a silent "reconnecting"
+    let tui = tui_with("rgl_not-a-key");
+    let screen = tui.wait_for("API key refused", 20);
+    assert!(
+        screen.contains("not known to this server"),
+        "the server's message:\n{screen}"
+    );
+    tui.keys(&["C-c"]);
+    tui.wait_for("TUI EXITED 0", 10);
+}

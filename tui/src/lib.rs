@@ -5,8 +5,9 @@
 //! channel; the main loop waits on input, a clock tick and that channel, feeds each to
 //! [`app::App::update`], and then draws with [`ui::draw`], which only reads the app. Views ask
 //! for changes through [`app::Action`]s, and the one dispatcher ([`app::App::dispatch`]) refuses
-//! them in read-only mode.
+//! them in read-only mode (started with `--readonly`, or a key whose role only reads).
 
+pub mod access;
 pub mod app;
 pub mod msg;
 pub mod net;

@@ -8,6 +8,7 @@ use rigel_common::state::State;
 use rigel_common::task_run::TaskRun;
 use uuid::Uuid;
 
+use crate::access::Access;
 use crate::store::{RunRow, Store};
 
 /// Something that changes data on the server. Every one goes through a confirm dialog and the
@@ -131,6 +132,10 @@ pub enum Msg {
     Snapshot(Box<Store>),
     /// A refetch failed: keep the data, mark it stale.
     FetchFailed(String),
+    /// The server refused the API key (401: missing, unknown, revoked or expired); its message.
+    KeyRefused(String),
+    /// Who the server takes the TUI for (asked with every refetch).
+    Access(Access),
     /// The live event stream connected (true) or dropped (false).
     Live(bool),
     /// Runs created or moved on (from the event stream), oldest first.

@@ -149,3 +149,23 @@ fn stale_data_and_read_only_header() {
         );
     }
 }
+
+#[test]
+fn monitor_key_read_only_header_and_footer() {
+    check("monitor_key", |app| {
+        app.update(AppEvent::Msg(Msg::Access(rigel_tui::access::Access {
+            role: rigel_common::api_key::Role::Monitor,
+            key_name: Some("dash".into()),
+        })));
+    });
+}
+
+#[test]
+fn refused_key() {
+    check("key_refused", |app| {
+        app.update(AppEvent::Msg(Msg::KeyRefused(
+            "the API key 'dash' expired at 2026-05-01T11:00:00+00:00; ask an admin for a new one"
+                .into(),
+        )));
+    });
+}

@@ -1,5 +1,5 @@
-//! What views ask the app to do, and the one dispatcher that does it. Read-only mode is
-//! enforced here and nowhere else.
+//! What views ask the app to do, and the one dispatcher that does it. Read-only mode (the
+//! `--readonly` flag, or a key whose role only reads) is enforced here and nowhere else.
 
 use uuid::Uuid;
 
@@ -62,10 +62,10 @@ impl App {
     /// Carries out an action. Every change passes through here, so this is the one place that
     /// refuses them in read-only mode.
     pub fn dispatch(&mut self, action: Action) {
-        if self.readonly {
-            if let Some(words) = action.change_words() {
+        if let Some(words) = action.change_words() {
+            if let Some(reason) = self.read_only_reason() {
                 self.flash(Flash::error(
-                    format!("READ-ONLY: {words} is turned off (started with --readonly)."),
+                    format!("READ-ONLY: {words} is turned off ({reason})."),
                     self.now,
                 ));
                 return;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 pub use action::{Action, RunScope};
 pub use overlay::{Dialog, Overlay};
 
+use crate::access::Access;
 use crate::msg::{Msg, Outcome, Request};
 use crate::store::{RunRow, Store};
 use crate::ui::list::nav_key;
@@ -56,6 +57,12 @@ pub enum Conn {
     Stale {
         since: DateTime<Utc>,
         error: String,
+    },
+    /// The server refused the API key (401); nothing more can be read until that is fixed.
+    /// `since` is when the data shown was fetched (none when nothing ever was).
+    KeyRefused {
+        since: Option<DateTime<Utc>>,
+        message: String,
     },
 }
 
@@ -111,7 +118,10 @@ pub struct App {
     pub now: DateTime<Utc>,
     pub store: Store,
     pub theme: Theme,
+    /// Started with `--readonly`.
     pub readonly: bool,
+    /// The role and key the server reported; a role that only reads makes the TUI read-only.
+    pub access: Access,
     pub api_url: String,
     pub conn: Conn,
     /// The event stream is connected (otherwise the data is refetched periodically).
@@ -136,6 +146,7 @@ impl App {
             store: Store::default(),
             theme: settings.theme,
             readonly: settings.readonly,
+            access: Access::default(),
             api_url: settings.api_url,
             conn: Conn::Connecting,
             live_events: false,
@@ -150,6 +161,28 @@ impl App {
             outbox: Vec::new(),
             quit: false,
             followed: None,
+        }
+    }
+
+    /// Whether changes (runs, cancels, pauses) are offered: not with `--readonly`, nor with a
+    /// key whose role only reads.
+    pub fn may_change(&self) -> bool {
+        self.read_only_reason().is_none()
+    }
+
+    /// Why changes are not offered ("started with --readonly", "the key 'dash' has the
+    /// monitor role"), or `None` when they are.
+    pub fn read_only_reason(&self) -> Option<String> {
+        if self.readonly {
+            Some("started with --readonly".to_string())
+        } else if !self.access.may_change() {
+            Some(format!(
+                "{} has the {} role",
+                self.access.who(),
+                self.access.role
+            ))
+        } else {
+            None
         }
     }
 
@@ -280,6 +313,21 @@ impl App {
                     _ => self.store.fetched_at.unwrap_or(self.now),
                 };
                 self.conn = Conn::Stale { since, error };
+            }
+            Msg::KeyRefused(message) => {
+                self.conn = Conn::KeyRefused {
+                    since: self.store.fetched_at,
+                    message,
+                };
+            }
+            Msg::Access(access) => {
+                if access != self.access && !access.may_change() {
+                    // a dialog asking to change something would only be refused
+                    if matches!(self.overlay, Some(Overlay::Confirm(_))) {
+                        self.overlay = None;
+                    }
+                }
+                self.access = access;
             }
             Msg::Live(on) => self.live_events = on,
             Msg::RunEvents(events) => {

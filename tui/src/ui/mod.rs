@@ -1,5 +1,6 @@
 //! Drawing. [`draw`] reads the app and never changes it.
 
+mod bars;
 pub mod format;
 pub mod layout;
 pub mod list;
@@ -10,13 +11,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::app::{App, Conn, Dialog, Overlay, Root, View};
-use crate::views::help::{self, Keys};
+use crate::app::{App, Dialog, Overlay, Root, View};
+use crate::views::help::{self, HelpText, Keys};
 
 pub fn draw(app: &App, frame: &mut Frame) {
     let a = layout::areas(frame.area());
     let cx = app.cx();
-    draw_header(app, frame, a.header);
+    bars::draw_header(app, frame, a.header);
     let title = match app.stack.last() {
         Some(View::Root(Root::Deployments)) | None => app.deployments.title(&cx),
         Some(View::Root(Root::Runs)) => app.runs.title(&cx),
@@ -36,11 +37,16 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Some(View::Run(v)) => v.render(frame, a.body, &cx),
         Some(View::CustomRun(v)) => v.render(frame, a.body, &cx),
     }
-    draw_footer(app, frame, a.footer);
+    bars::draw_footer(app, frame, a.footer);
     match &app.overlay {
         Some(Overlay::Help) => {
-            let (name, keys) = view_keys(app);
-            help::render(frame, a.body, name, keys, app.theme);
+            let (view, keys) = view_keys(app);
+            let text = HelpText {
+                view,
+                may_change: app.may_change(),
+                note: app.read_only_reason().map(|r| format!("READ-ONLY: {r}")),
+            };
+            help::render(frame, a.body, text, keys, app.theme);
         }
         Some(Overlay::Confirm(d)) => draw_dialog(app, frame, a.body, d),
         _ => {}
@@ -58,141 +64,6 @@ pub fn view_keys(app: &App) -> (&'static str, Keys) {
         Some(View::Run(_)) => ("Flow run", help::RUN),
         Some(View::CustomRun(_)) => ("Custom run", help::CUSTOM_RUN),
     }
-}
-
-fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
-    let t = app.theme;
-    let s = &app.store;
-    let conn = match &app.conn {
-        Conn::Connecting => Span::styled("◌ connecting…", t.warn()),
-        Conn::Live if app.live_events => Span::styled("● live", t.good()),
-        Conn::Live => Span::styled(
-            match s.fetched_at {
-                Some(at) => format!("● updated {}", format::ago(app.now, at)),
-                None => "● live".into(),
-            },
-            t.good(),
-        ),
-        Conn::Stale { since, .. } => Span::styled(
-            format!("✕ stale since {}, reconnecting", format::clock(*since)),
-            t.error(),
-        ),
-    };
-    let counts = format!(
-        "{} deployments · {} runs · {} queues · {}/{} agents",
-        s.deployments.len(),
-        s.run_total,
-        s.queues.len(),
-        s.agents_online(),
-        s.agents.len()
-    );
-    let short_counts = format!(
-        "{} dep · {} runs · {} q · {}/{} ag",
-        s.deployments.len(),
-        s.run_total,
-        s.queues.len(),
-        s.agents_online(),
-        s.agents.len()
-    );
-    let readonly = if app.readonly { " READ-ONLY " } else { "" };
-    let build = |url: &str, counts: &str| {
-        let mut spans = vec![
-            Span::styled(" rigel ", t.title()),
-            Span::raw(format!("{url}  ")),
-            conn.clone(),
-        ];
-        if !counts.is_empty() {
-            spans.push(Span::styled(format!("  {counts}"), t.dim()));
-        }
-        Line::from(spans)
-    };
-    let host = app
-        .api_url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .trim_end_matches("/api");
-    let room = (area.width as usize).saturating_sub(readonly.len());
-    // the longest that fits: full, short counts, host only, no counts
-    let line = [
-        build(&app.api_url, &counts),
-        build(&app.api_url, &short_counts),
-        build(host, &short_counts),
-    ]
-    .into_iter()
-    .find(|l| l.width() <= room)
-    .unwrap_or_else(|| build(host, ""));
-    frame.render_widget(Paragraph::new(line), area);
-    if app.readonly {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                readonly,
-                t.error().add_modifier(ratatui::style::Modifier::REVERSED),
-            ))
-            .alignment(Alignment::Right),
-            area,
-        );
-    }
-}
-
-fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
-    let t = app.theme;
-    if let Some(Overlay::Command(input)) = &app.overlay {
-        let line = Line::from(vec![
-            Span::styled(":", t.key()),
-            Span::raw(input.value().to_string()),
-            Span::styled("█", t.key()),
-            Span::styled("   Tab completes · Enter runs · Esc closes", t.dim()),
-        ]);
-        frame.render_widget(Paragraph::new(line), area);
-        frame.set_cursor_position((area.x + 1 + input.visual_cursor() as u16, area.y));
-        return;
-    }
-    if let Some(f) = app.current_flash() {
-        let style = if f.error { t.error() } else { t.good() };
-        frame.render_widget(
-            Paragraph::new(Span::styled(format!(" {}", f.text), style)),
-            area,
-        );
-        return;
-    }
-    let hints: &[(&str, &str)] = match app.stack.last() {
-        Some(View::Root(Root::Deployments)) | None => &[
-            ("⏎", "inspect"),
-            ("/", "filter"),
-            ("s", "sort"),
-            ("r", "run"),
-            ("R", "custom"),
-            ("p", "pause"),
-            ("l", "runs"),
-        ],
-        Some(View::Root(Root::Runs)) => &[
-            ("⏎", "open"),
-            ("/", "filter"),
-            ("f", "state"),
-            ("x", "faults"),
-            ("c", "cancel"),
-            ("d", "deployment"),
-        ],
-        Some(View::Root(Root::Queues)) => &[("p", "pause/resume"), ("⏎", "runs")],
-        Some(View::Root(Root::Agents)) => &[],
-        Some(View::Deployment(_)) => {
-            &[("r", "run"), ("R", "custom"), ("p", "pause"), ("l", "runs")]
-        }
-        Some(View::Run(_)) => &[("/", "search"), ("c", "cancel"), ("d", "deployment")],
-        Some(View::CustomRun(_)) => &[("Tab", "field"), ("⏎", "run"), ("Esc", "cancel")],
-    };
-    // a form takes every key as text, so the global keys don't apply there
-    let global: &[(&str, &str)] = match app.stack.last() {
-        Some(View::CustomRun(_)) => &[],
-        _ if app.stack.len() > 1 => &[("?", "help"), (":", "views"), ("q", "back")],
-        _ => &[("?", "help"), (":", "views"), ("q", "quit")],
-    };
-    let mut spans = Vec::new();
-    for (k, what) in hints.iter().chain(global.iter()) {
-        spans.push(Span::styled(format!(" {k}"), t.key()));
-        spans.push(Span::raw(format!(" {what} ")));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 fn draw_dialog(app: &App, frame: &mut Frame, area: Rect, d: &Dialog) {
