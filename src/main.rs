@@ -126,6 +126,16 @@ async fn dispatch(cli: Cli) -> CliResult {
 fn load_api_key_file(file: &std::path::Path) -> CliResult {
     let text = std::fs::read_to_string(file)
         .map_err(|e| exit::CliError::invalid(format!("--api-key-file {}: {e}", file.display())))?;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(file) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "warning: --api-key-file {} can be read by other users; `chmod 600` it",
+                file.display()
+            );
+        }
+    }
     let key = text.trim();
     if key.is_empty() || key.contains(char::is_whitespace) {
         return Err(exit::CliError::invalid(format!(

@@ -120,6 +120,24 @@ impl Caller {
         )))
     }
 
+    /// Refuses a state proposal of an `agent` key that doesn't carry a claim token: an agent
+    /// reports on the runs it holds, and the orchestration rules then check that the token is
+    /// the run's (ABORT otherwise).
+    pub fn check_holds(&self, claim_token: Option<Uuid>) -> Result<(), ApiError> {
+        if self.role == Role::Agent
+            && self.run.is_none()
+            && self.key.is_some()
+            && claim_token.is_none()
+        {
+            return Err(ApiError::Forbidden(format!(
+                "the agent key '{}' may change the state of the runs its agents hold only: send \
+                 the run's claim_token",
+                self.key_name().unwrap_or("-")
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether secrets (runner `env` values) are hidden from this caller.
     pub fn sees_redacted(&self) -> bool {
         self.role == Role::Monitor

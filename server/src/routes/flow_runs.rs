@@ -184,6 +184,7 @@ async fn set_flow_run_state(
     if body.force {
         caller.require(Role::Admin, "a forced state change")?;
     }
+    caller.check_holds(body.claim_token)?;
     validate_state("state", &body.state)?;
     let (result, updated) =
         run_states::set_flow_run_state(&s.db, id, &body, s.now(), caller.actor()).await?;
@@ -234,6 +235,7 @@ async fn set_flow_run_states(
     }
     for p in &body.proposals {
         caller.check_run(p.flow_run_id)?;
+        caller.check_holds(p.claim_token)?;
     }
     if body.proposals.len() > MAX_PROPOSALS {
         return Err(ApiError::invalid(

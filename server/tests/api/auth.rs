@@ -363,6 +363,42 @@ async fn an_agent_key_bound_to_a_queue_works_only_from_it() {
     )
     .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+
+    // it reports on the runs it holds only: a proposal without their claim token is refused
+    let (_, _, d) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(TestApp::deployment_body("f", "d")),
+        Some(&admin),
+    )
+    .await;
+    let (_, _, run) = send(
+        &app,
+        "POST",
+        &format!(
+            "/api/deployments/{}/create_flow_run",
+            d["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+        Some(&admin),
+    )
+    .await;
+    let cancel = json!({"state": {"type": "CANCELLED"}});
+    let path = format!("/api/flow_runs/{}/set_state", run["id"].as_str().unwrap());
+    let (status, _, body) = send(&app, "POST", &path, Some(cancel), Some(&agent)).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("claim_token"));
+    let stale = json!({"state": {"type": "CANCELLED"}, "claim_token": uuid::Uuid::now_v7()});
+    let (status, _, answer) = send(&app, "POST", &path, Some(stale), Some(&agent)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer["status"], "ABORT",
+        "a token that isn't the run's holds nothing: {answer}"
+    );
 }
 
 #[tokio::test]
