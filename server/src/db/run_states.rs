@@ -84,6 +84,8 @@ struct StateRow {
     timestamp: i64,
     message: Option<String>,
     scheduled_time: Option<i64>,
+    /// Read by the history only (a replayed answer doesn't name its key).
+    #[sqlx(default)]
     actor: Option<String>,
 }
 
@@ -646,6 +648,7 @@ mod tests {
                 transition_id: None,
             },
             now: Utc::now(),
+            actor: None,
         }
     }
 
