@@ -1,6 +1,9 @@
 //! The zombie reaper: a RUNNING run whose engine stopped heartbeating becomes CRASHED (a
 //! CANCELLING one, CANCELLED); a PENDING run whose agent went offline before starting it goes
-//! back to Scheduled, with its claim token cleared so a late process can't run it.
+//! back to Scheduled, with its claim token cleared so a late process can't run it. So does a
+//! PENDING run whose agent is alive but has not listed it among the runs it holds for
+//! `lost_claim_after` since the claim: the claim's answer never reached the agent (a dropped
+//! connection), which would otherwise leave the run Pending for good.
 
 use std::time::Duration;
 
@@ -20,6 +23,10 @@ pub struct ReaperConfig {
     pub interval: Duration,
     /// A RUNNING run without an engine heartbeat for this long is crashed.
     pub run_heartbeat_timeout: Duration,
+    /// A claimed run its (live) agent's heartbeats have not listed for this long after the
+    /// claim goes back to Scheduled. Longer than an agent's heartbeat period plus the time an
+    /// answer takes, so a heartbeat sent just before the claim's answer arrived never counts.
+    pub lost_claim_after: Duration,
 }
 
 impl Default for ReaperConfig {
@@ -27,6 +34,7 @@ impl Default for ReaperConfig {
         Self {
             interval: Duration::from_secs(10),
             run_heartbeat_timeout: Duration::from_secs(60),
+            lost_claim_after: Duration::from_secs(60),
         }
     }
 }
@@ -37,6 +45,8 @@ pub struct ReapStats {
     pub crashed: u64,
     pub cancelled: u64,
     pub requeued: u64,
+    /// Claimed runs their live agent does not hold (the claim's answer was lost).
+    pub lost: u64,
 }
 
 fn ago(state: &AppState, d: Duration) -> i64 {
@@ -113,9 +123,38 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
         changed.push(apply(&mut tx, run, &to, Holder::Release, None, now).await?);
         stats.requeued += 1;
     }
+    // The agent heartbeats the ids it holds (claimed runs from the moment their claim is
+    // answered); `runs_in_flight` holds them as hyphenated text, `flow_run.id` is a blob.
+    let lost: Vec<FlowRunRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM flow_run WHERE state_type = 'PENDING' AND agent_id IS NOT NULL
+         AND EXISTS (SELECT 1 FROM agent a WHERE a.id = flow_run.agent_id
+             AND a.last_heartbeat >= ?1 AND a.last_heartbeat > flow_run.state_timestamp + ?2
+             AND NOT EXISTS (SELECT 1 FROM json_each(a.runs_in_flight) j
+                 WHERE lower(replace(j.value, '-', '')) = lower(hex(flow_run.id))))
+         LIMIT 1000"
+    ))
+    .bind(offline_since)
+    .bind(i64::try_from(state.config.reaper.lost_claim_after.as_micros()).unwrap_or(i64::MAX))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(crate::error::ApiError::from)?;
+    for run in &lost {
+        let mut to = StateCreate::new(StateType::Scheduled).with_message(
+            "its agent is alive but does not hold it (the claim's answer was lost); back in the \
+             queue",
+        );
+        to.scheduled_time = run.next_scheduled_start_time.map(crate::db::from_micros);
+        changed.push(apply(&mut tx, run, &to, Holder::Release, None, now).await?);
+        stats.lost += 1;
+    }
     tx.commit().await.map_err(crate::error::ApiError::from)?;
     if stats != ReapStats::default() {
-        let ids: Vec<Uuid> = zombies.iter().chain(orphans.iter()).map(|r| r.id).collect();
+        let ids: Vec<Uuid> = zombies
+            .iter()
+            .chain(orphans.iter())
+            .chain(lost.iter())
+            .map(|r| r.id)
+            .collect();
         tracing::warn!(?stats, ?ids, "reaped runs");
         state.notifier.runs_changed();
         state

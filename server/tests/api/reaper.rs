@@ -231,3 +231,49 @@ async fn a_heartbeat_delayed_by_the_writer_keeps_its_run_alive() {
     );
     assert_eq!(state(&app, &run).await["type"], "RUNNING");
 }
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_goes_back_to_the_queue_and_can_never_run_twice() {
+    let (app, clock) = app().await;
+    let d = deployment(&app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let agent = register_agent(&app).await;
+    let (held, _) = claimed(&app, &d, &agent).await;
+    let (lost, lost_token) = claimed(&app, &d, &agent).await;
+    let beat = |runs: Vec<&Value>| {
+        let ids: Vec<&Value> = runs.iter().map(|r| &r["id"]).collect();
+        json!({ "runs_in_flight": ids })
+    };
+    // soon after the claim, a heartbeat without the run proves nothing yet
+    clock.advance(Duration::seconds(5));
+    app.post(&format!("/api/agents/{agent}/heartbeat"), beat(vec![&held]))
+        .await;
+    assert_eq!(reap_once(&app.state).await.unwrap().lost, 0);
+    // a minute later the agent, alive, still does not hold it: the answer never reached it
+    clock.advance(Duration::seconds(61));
+    let (s, a) = app
+        .post(&format!("/api/agents/{agent}/heartbeat"), beat(vec![&held]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!((stats.lost, stats.requeued), (1, 0), "{stats:?}");
+    assert_eq!(state(&app, &lost).await["type"], "SCHEDULED");
+    assert!(state(&app, &lost).await["message"]
+        .as_str()
+        .unwrap()
+        .contains("claim's answer was lost"));
+    assert_eq!(
+        state(&app, &held).await["type"],
+        "PENDING",
+        "listed runs stay"
+    );
+    // should the lost answer turn up after all, its token starts nothing
+    let r = set_state(
+        &app,
+        &lost,
+        json!({"state": {"type": "RUNNING"}, "claim_token": lost_token}),
+    )
+    .await;
+    assert_eq!(r["status"], "ABORT", "{r}");
+}
