@@ -54,7 +54,7 @@ impl From<ClientError> for CliError {
                 | ErrorCode::PayloadTooLarge
                 | ErrorCode::UnsupportedMediaType => INVALID,
                 ErrorCode::Unauthorized | ErrorCode::Forbidden => DENIED,
-                ErrorCode::TooManyRequests => UNREACHABLE,
+                ErrorCode::TooManyRequests | ErrorCode::Unavailable => UNREACHABLE,
                 ErrorCode::MethodNotAllowed | ErrorCode::Internal => FAILED,
             },
         };

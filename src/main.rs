@@ -3,6 +3,7 @@
 mod agent_cmd;
 mod api_key;
 mod config;
+mod db_cmd;
 mod deploy_create;
 mod deployment;
 mod exit;
@@ -69,6 +70,9 @@ enum Command {
     /// Create, list and revoke API keys (admin).
     #[command(subcommand, name = "api-key")]
     ApiKey(api_key::ApiKeyCommand),
+    /// Back up the database, and see what it holds.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
     /// Manage where flow code is stored.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
@@ -111,6 +115,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::WorkQueue(cmd) => work_queue::run(&client(), cmd, format).await,
         Command::Storage(cmd) => storage::run(&client(), cmd, format).await,
         Command::ApiKey(cmd) => api_key::run(&client(), cmd, format).await,
+        Command::Db(cmd) => db_cmd::run(cmd, format).await,
         Command::Agent(cmd) => agent_cmd::run(&client(), cmd, format).await,
         Command::Engine(cmd) => agent_cmd::engine(&client(), cmd).await,
         Command::Tui(args) => tui_cmd::run(client(), args).await,

@@ -50,6 +50,20 @@ pub struct StartArgs {
     /// port can run code on every agent. Only behind something else that authenticates.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// `full`: every answered write is on disk first, so a power cut loses none (slower);
+    /// `normal` (default): a power cut may lose the last writes, never damage the database.
+    #[arg(long, value_enum, default_value_t = Synchronous::Normal)]
+    pub synchronous: Synchronous,
+    /// Skip the integrity check (`PRAGMA quick_check`) of the database at start (for very large
+    /// databases, where it takes long).
+    #[arg(long)]
+    pub skip_db_check: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synchronous {
+    Normal,
+    Full,
 }
 
 pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
@@ -96,6 +110,10 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         .min(config.reaper.run_heartbeat_timeout / 2)
         .max(std::time::Duration::from_millis(200));
     config.auth_mode = auth_mode(args, bound.ip());
+    config.database = rigel_server::db::DbOptions {
+        synchronous_full: args.synchronous == Synchronous::Full,
+        check: !args.skip_db_check,
+    };
     let state = AppState::open(config)
         .await
         .context("cannot open the database")?;

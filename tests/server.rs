@@ -80,3 +80,79 @@ fn a_port_in_use_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already in use"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_database_is_backed_up_online_and_a_damaged_one_is_refused_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    let rigel_home = home.path().join("home");
+    let server = ServerProcess::start(&rigel_home);
+    let client = RigelClient::new(&server.api_url);
+    for i in 0..50 {
+        client
+            .create_deployment(&deployment(&format!("d{i}")))
+            .await
+            .unwrap();
+    }
+    let backup = home.path().join("backup.db");
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["db", "backup", backup.to_str().unwrap()])
+        .env("RIGEL_HOME", &rigel_home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a backup holds what the database holds");
+    }
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["db", "stats", "-o", "json"])
+        .env("RIGEL_HOME", &rigel_home)
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deployments = stats["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0] == "deployment")
+        .unwrap()[1]
+        .clone();
+    assert_eq!(deployments, 50);
+    drop(server);
+
+    // the backup is a whole database: a server starts on it
+    let restored = home.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(&backup, restored.join("rigel.db")).unwrap();
+    let server = ServerProcess::start(&restored);
+    let client = RigelClient::new(&server.api_url);
+    assert_eq!(client.health().await.unwrap().status, "ok");
+    drop(server);
+
+    // damage a copy in the middle of its pages: the server says so and does not serve it
+    let damaged = home.path().join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    let mut bytes = std::fs::read(&backup).unwrap();
+    let page = 4096;
+    let pages = bytes.len() / page;
+    assert!(pages > 4, "{pages} pages");
+    for b in &mut bytes[page * (pages - 2) + 8..page * (pages - 2) + 400] {
+        *b = 0xA5;
+    }
+    std::fs::write(damaged.join("rigel.db"), &bytes).unwrap();
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["server", "start", "--port", "0"])
+        .env("RIGEL_HOME", &damaged)
+        .env_remove("RIGEL_DATABASE_URL")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("damaged"), "{said}");
+}

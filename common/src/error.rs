@@ -30,6 +30,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Too many failed attempts from one address; try again later.
     TooManyRequests,
+    /// The server can't serve now (its database can't be read or written); try again later.
+    Unavailable,
     Internal,
 }
 
@@ -46,6 +48,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::TooManyRequests => 429,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }

@@ -25,6 +25,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The server can't serve now: `problems` say why.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        problems: Vec<String>,
+    },
     /// Something went wrong on our side; the detail is logged, never sent to the client.
     #[error("internal error")]
     Internal(String),
@@ -35,6 +41,14 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         ApiError::NotFound(format!("{what} not found"))
+    }
+
+    /// What went wrong, internal details included (for logs and health reports, not answers).
+    pub fn detail(&self) -> String {
+        match self {
+            ApiError::Internal(d) => d.clone(),
+            other => other.to_string(),
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -51,6 +65,11 @@ impl ApiError {
             ApiError::MethodNotAllowed(m) => ErrorBody::new(ErrorCode::MethodNotAllowed, m),
             ApiError::Forbidden(m) => ErrorBody::new(ErrorCode::Forbidden, m),
             ApiError::UnsupportedMediaType(m) => ErrorBody::new(ErrorCode::UnsupportedMediaType, m),
+            ApiError::Unavailable { message, problems } => {
+                let mut body = ErrorBody::new(ErrorCode::Unavailable, message);
+                body.error.details = serde_json::json!({ "problems": problems });
+                body
+            }
             ApiError::Internal(_) => ErrorBody::new(ErrorCode::Internal, "internal error"),
         }
     }

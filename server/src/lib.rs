@@ -60,6 +60,10 @@ pub struct ServerConfig {
     pub site: cross_site::SitePolicy,
     /// When requests need an API key.
     pub auth_mode: auth::AuthMode,
+    /// `GET /api/health` probes the database at most this often (answers between reuse it).
+    pub health_probe_every: Duration,
+    /// Durability and the start-up check of the database.
+    pub database: db::DbOptions,
 }
 
 impl ServerConfig {
@@ -78,6 +82,8 @@ impl ServerConfig {
             events: events::EventsConfig::default(),
             site: cross_site::SitePolicy::default(),
             auth_mode: auth::AuthMode::default(),
+            health_probe_every: Duration::from_secs(1),
+            database: db::DbOptions::default(),
         }
     }
 
@@ -99,12 +105,14 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The API keys and when they are checked.
     pub auth: Arc<auth::Auth>,
+    /// The last health probe's findings.
+    pub health: Arc<routes::health::Probe>,
 }
 
 impl AppState {
     /// Opens the database (creating and migrating it as needed).
     pub async fn open(config: ServerConfig) -> Result<Self, db::DbOpenError> {
-        let db = Db::open(&config.database_url).await?;
+        let db = Db::open_with(&config.database_url, config.database).await?;
         let events = Arc::new(events::EventBus::new(config.events.clone()));
         let ring = auth::keys::KeyRing::load(&db)
             .await
@@ -125,6 +133,7 @@ impl AppState {
             events,
             shutdown: CancellationToken::new(),
             auth,
+            health: Default::default(),
         })
     }
 

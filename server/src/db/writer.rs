@@ -59,6 +59,46 @@ pub struct Stats {
     pub batches: AtomicU64,
     /// Transactions that could not begin in a row (the batch is retried on a fresh connection).
     pub begin_failures: AtomicU64,
+    /// When the batch in progress began (microseconds since `epoch`); 0 when idle.
+    batch_began_us: AtomicU64,
+    /// Why the last batch failed, until one commits again (a full disk, an I/O error).
+    last_failure: std::sync::Mutex<Option<String>>,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl Stats {
+    fn clock_us(&self) -> u64 {
+        let epoch = self.epoch.get_or_init(std::time::Instant::now);
+        u64::try_from(epoch.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn began(&self) {
+        self.batch_began_us
+            .store(self.clock_us(), Ordering::Relaxed);
+    }
+
+    fn ended(&self, failure: Option<&str>) {
+        self.batch_began_us.store(0, Ordering::Relaxed);
+        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        *last = failure.map(str::to_string);
+    }
+
+    /// How long the batch in progress has run; `None` when the writer is idle.
+    pub fn busy_for(&self) -> Option<std::time::Duration> {
+        let began = self.batch_began_us.load(Ordering::Relaxed);
+        (began != 0)
+            .then(|| std::time::Duration::from_micros(self.clock_us().saturating_sub(began)))
+    }
+
+    /// Why the last batch failed, if no batch has committed since.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Writer {
@@ -218,12 +258,14 @@ async fn run_writer(
 /// connection's transaction state, and a transaction some other user dropped without committing
 /// is only rolled back when sqlx next manages one. A raw `BEGIN` would find it still open.
 async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) -> Vec<Box<dyn Job>> {
+    stats.began();
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => {
             let reason = e.to_string();
             tracing::error!(error = %reason, "the database writer cannot get its connection");
             jobs.into_iter().for_each(|job| job.fail(&reason));
+            stats.ended(Some(&reason));
             return Vec::new();
         }
     };
@@ -253,6 +295,7 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                         "the database writer cannot begin a transaction; failing the batch"
                     );
                     jobs.into_iter().for_each(|job| job.fail(&reason));
+                    stats.ended(Some(&reason));
                     break 'batch (Vec::new(), true);
                 }
                 tracing::warn!(
@@ -315,9 +358,11 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         match fatal {
             None => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.ended(None);
                 ran.into_iter().for_each(|r| (r.answer)(None));
             }
             Some(reason) => {
+                stats.ended(Some(&reason));
                 tracing::error!(error = %reason, "a batch of database writes failed and was rolled back");
                 ran.into_iter()
                     .for_each(|r| (r.answer)(Some(reason.as_str())));

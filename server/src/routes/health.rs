@@ -1,23 +1,100 @@
+use std::time::Duration;
+
+use axum::extract::State;
 use axum::Json;
+use rigel_common::error::ErrorBody;
 use rigel_common::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Access, Rule};
+use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 /// Who may call each route of this module (see `crate::auth`).
 pub const ACCESS: &[Rule] = &[Rule::new("GET", "/health", Access::Public)];
 
+/// How long the read and the write of a probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
-/// The server is up and its database answers.
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
-async fn health() -> Json<Health> {
-    Json(Health {
+/// The last probe's findings, shared by the calls of the next second: a health check is one
+/// read and one (empty) write at most once a second, however many callers ask.
+#[derive(Debug, Default)]
+pub struct Probe {
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<String>)>>,
+}
+
+/// The server is up, its database can be read, and its writes go through: 503 with the
+/// problems (`details.problems`) otherwise — a read or a write that fails or takes more than
+/// 2 s (a full disk, a corrupt file, a writer stuck behind one batch), or a last batch of writes
+/// that failed with none committed since.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+async fn health(State(s): State<AppState>) -> ApiResult<Json<Health>> {
+    let problems = {
+        let mut last = s.health.last.lock().await;
+        match &*last {
+            Some((at, found)) if at.elapsed() < s.config.health_probe_every => found.clone(),
+            _ => {
+                let found = probe(&s).await;
+                *last = Some((tokio::time::Instant::now(), found.clone()));
+                found
+            }
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Unavailable {
+            message: format!("unhealthy: {}", problems.join("; ")),
+            problems,
+        });
+    }
+    Ok(Json(Health {
         status: "ok".to_string(),
         version: rigel_common::VERSION.to_string(),
-    })
+    }))
+}
+
+async fn probe(s: &AppState) -> Vec<String> {
+    let mut problems = Vec::new();
+    let read = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM (SELECT 1 FROM flow LIMIT 1)")
+        .fetch_one(&s.db.read);
+    match tokio::time::timeout(PROBE_TIMEOUT, read).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => problems.push(format!("the database can't be read: {e}")),
+        Err(_) => problems.push(format!(
+            "a read of the database took more than {} s",
+            PROBE_TIMEOUT.as_secs()
+        )),
+    }
+    // a write that changes nothing but still goes through the writer's queue and a commit
+    let write = s.db.writer.run(|conn| {
+        Box::pin(async move {
+            sqlx::query("UPDATE server_secret SET value = value WHERE name = 'run_tokens'")
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    });
+    match tokio::time::timeout(PROBE_TIMEOUT, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!("the database can't be written: {}", e.detail())),
+        Err(_) => {
+            let busy = s.db.writer.stats().busy_for().unwrap_or_default();
+            problems.push(format!(
+                "a write waited more than {} s (the batch of writes in progress has run {} s)",
+                PROBE_TIMEOUT.as_secs(),
+                busy.as_secs()
+            ));
+        }
+    }
+    if let Some(failure) = s.db.writer.stats().last_failure() {
+        problems.push(format!(
+            "the last batch of database writes failed and none has committed since: {failure}"
+        ));
+    }
+    problems
 }

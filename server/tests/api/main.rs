@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod flow_runs;
 mod flows;
+mod health;
 mod logs;
 mod orchestration;
 mod persistence;
