@@ -58,6 +58,24 @@ pub struct StartArgs {
     /// databases, where it takes long).
     #[arg(long)]
     pub skip_db_check: bool,
+    /// Delete the logs of runs finished this long ago (`30d`, `12h`, …; `forever` keeps them).
+    #[arg(long, default_value = "30d", value_name = "DURATION|forever")]
+    pub keep_logs: String,
+    /// Delete runs finished this long ago, with their states, task runs and logs (`forever`
+    /// keeps them).
+    #[arg(long, default_value = "90d", value_name = "DURATION|forever")]
+    pub keep_runs: String,
+}
+
+/// A retention flag: a duration, or `forever` (also `0` or `never`) for none.
+fn keep(flag: &str, value: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    let v = value.trim();
+    if ["forever", "never", "0"].contains(&v.to_ascii_lowercase().as_str()) {
+        return Ok(None);
+    }
+    rigel_common::duration::parse_seconds(v)
+        .map(|s| Some(std::time::Duration::from_secs_f64(s)))
+        .map_err(|m| anyhow::anyhow!("--{flag}: {m} (or `forever`)"))
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +128,13 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         .min(config.reaper.run_heartbeat_timeout / 2)
         .max(std::time::Duration::from_millis(200));
     config.auth_mode = auth_mode(args, bound.ip());
+    config.retention.logs_after = keep("keep-logs", &args.keep_logs)?;
+    config.retention.runs_after = keep("keep-runs", &args.keep_runs)?;
+    if let (Some(logs), Some(runs)) = (config.retention.logs_after, config.retention.runs_after) {
+        if runs < logs {
+            eprintln!("note: --keep-runs is shorter than --keep-logs; logs go with their runs");
+        }
+    }
     config.database = rigel_server::db::DbOptions {
         synchronous_full: args.synchronous == Synchronous::Full,
         check: !args.skip_db_check,

@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub health_probe_every: Duration,
     /// Durability and the start-up check of the database.
     pub database: db::DbOptions,
+    /// How long logs and finished runs are kept.
+    pub retention: services::retention::RetentionConfig,
 }
 
 impl ServerConfig {
@@ -84,6 +86,7 @@ impl ServerConfig {
             auth_mode: auth::AuthMode::default(),
             health_probe_every: Duration::from_secs(1),
             database: db::DbOptions::default(),
+            retention: services::retention::RetentionConfig::default(),
         }
     }
 

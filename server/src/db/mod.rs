@@ -15,6 +15,7 @@ pub mod flow_runs;
 pub mod flows;
 pub mod logs;
 pub mod maintenance;
+pub mod retention;
 pub mod run_creations;
 pub mod run_defaults;
 pub mod run_states;

@@ -9,6 +9,7 @@
 pub mod late_runs;
 pub mod plan;
 pub mod reaper;
+pub mod retention;
 pub mod scheduler;
 
 use std::future::Future;
@@ -92,7 +93,22 @@ pub fn spawn_all(state: &AppState) -> Vec<JoinHandle<()>> {
     let scheduler = state.clone();
     let late = state.clone();
     let reap = state.clone();
+    let retain = state.clone();
+    let progress = std::sync::Arc::new(tokio::sync::Mutex::new(retention::Progress::default()));
     vec![
+        tokio::spawn(run_every(
+            "retention",
+            state.config.retention.interval,
+            state.clone(),
+            move || {
+                let state = retain.clone();
+                let progress = std::sync::Arc::clone(&progress);
+                async move {
+                    retention::retain_once(&state, &mut *progress.lock().await).await?;
+                    Ok(())
+                }
+            },
+        )),
         tokio::spawn(run_every(
             "zombie reaper",
             state.config.reaper.interval,

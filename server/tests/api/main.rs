@@ -17,6 +17,7 @@ mod orchestration;
 mod persistence;
 mod queue_offers;
 mod reaper;
+mod retention;
 mod scheduler;
 mod work_queues;
 
