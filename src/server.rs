@@ -58,6 +58,10 @@ pub struct StartArgs {
     /// databases, where it takes long).
     #[arg(long)]
     pub skip_db_check: bool,
+    /// Most requests in progress at once; more are answered 503 with Retry-After (long polls of
+    /// agents count while they wait).
+    #[arg(long, default_value_t = 4096)]
+    pub max_requests: usize,
     /// Delete the logs of runs finished this long ago (`30d`, `12h`, …; `forever` keeps them).
     #[arg(long, default_value = "30d", value_name = "DURATION|forever")]
     pub keep_logs: String,
@@ -128,6 +132,7 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         .min(config.reaper.run_heartbeat_timeout / 2)
         .max(std::time::Duration::from_millis(200));
     config.auth_mode = auth_mode(args, bound.ip());
+    config.shed.max_requests = args.max_requests.max(1);
     config.retention.logs_after = keep("keep-logs", &args.keep_logs)?;
     config.retention.runs_after = keep("keep-runs", &args.keep_runs)?;
     if let (Some(logs), Some(runs)) = (config.retention.logs_after, config.retention.runs_after) {
@@ -200,7 +205,24 @@ fn check_auth(state: &AppState, ip: std::net::IpAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the soft limit of open files to the hard one: every client connection and event stream
+/// is a file, and the usual soft limit (1,024, or 256 on some systems) is reached by a few hundred
+/// agents and dashboards long before the machine is busy.
+pub fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!("cannot raise the open-files limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-files limit: {e}"),
+    }
+}
+
 async fn start(args: StartArgs) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let opened = open(&args).await?;
     rigel_server::serve_state(opened.state, opened.listener, shutdown_signal())
         .await

@@ -22,6 +22,7 @@ pub struct UpArgs {
 }
 
 pub async fn up(args: UpArgs) -> CliResult {
+    server::raise_open_files_limit();
     let opened = server::open(&args.server).await?;
     let client = RigelClient::new(&opened.api_url);
     let stop = signal_token();

@@ -156,3 +156,33 @@ async fn the_database_is_backed_up_online_and_a_damaged_one_is_refused_at_start(
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("damaged"), "{said}");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_raises_its_open_files_limit_to_the_hard_limit() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" server start --port 0",
+            support::rigel_bin().to_str().unwrap(),
+        ])
+        .env("RIGEL_HOME", home.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    // the server has started once it prints its address
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("API:"))));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "soft = hard: {line}");
+    assert_ne!(numbers[0], "256", "{line}");
+}

@@ -41,6 +41,9 @@ pub struct EventsConfig {
     pub subscriber_buffer: usize,
     /// Interval of the keep-alive comments on an idle stream.
     pub keep_alive: Duration,
+    /// Most event streams open at once, and from one client address (503 beyond).
+    pub max_streams: usize,
+    pub max_streams_per_client: usize,
 }
 
 impl Default for EventsConfig {
@@ -50,6 +53,8 @@ impl Default for EventsConfig {
             replay_bytes: 16 * 1024 * 1024,
             subscriber_buffer: 1024,
             keep_alive: Duration::from_secs(15),
+            max_streams: 1000,
+            max_streams_per_client: 32,
         }
     }
 }
@@ -140,6 +145,8 @@ struct Inner {
 pub struct EventBus {
     config: EventsConfig,
     inner: Mutex<Inner>,
+    /// The streams open now.
+    pub streams: Arc<crate::slots::Slots>,
 }
 
 impl EventBus {
@@ -154,7 +161,9 @@ impl EventBus {
     pub fn starting_at(config: EventsConfig, first_id: u64) -> Self {
         let first_id = first_id.max(1);
         let live = broadcast::channel(config.subscriber_buffer.max(1)).0;
+        let streams = crate::slots::Slots::new(config.max_streams, config.max_streams_per_client);
         Self {
+            streams,
             inner: Mutex::new(Inner {
                 first_id,
                 next_id: first_id,

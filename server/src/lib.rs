@@ -12,6 +12,8 @@ pub mod notify;
 pub mod orchestration;
 pub mod routes;
 pub mod services;
+pub mod shed;
+pub mod slots;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct ServerConfig {
     pub database: db::DbOptions,
     /// How long logs and finished runs are kept.
     pub retention: services::retention::RetentionConfig,
+    /// Most requests and request-body bytes in progress at once (503 beyond).
+    pub shed: shed::ShedConfig,
 }
 
 impl ServerConfig {
@@ -87,6 +91,7 @@ impl ServerConfig {
             health_probe_every: Duration::from_secs(1),
             database: db::DbOptions::default(),
             retention: services::retention::RetentionConfig::default(),
+            shed: shed::ShedConfig::default(),
         }
     }
 
@@ -153,6 +158,7 @@ pub fn router(state: AppState) -> Router {
     let guard = auth::guard::AuthLayer::new(access, state.clone());
     let max_body = state.config.max_body_bytes;
     let site = cross_site::SiteGuardLayer::new(state.config.site.clone());
+    let state_shed = state.config.shed.clone();
     api.route(
         "/api/openapi.json",
         get(move || {
@@ -166,6 +172,7 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
     .layer(DefaultBodyLimit::max(max_body))
     .layer(site)
+    .layer(shed::ShedLayer::new(state_shed, max_body))
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(
         |_: Box<dyn std::any::Any + Send>| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()

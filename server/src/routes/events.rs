@@ -16,6 +16,8 @@ use utoipa_axum::routes;
 use crate::auth::{Access, Rule};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Subscription;
+use crate::extract::PeerAddr;
+use crate::slots::{Full, Slot};
 use crate::AppState;
 
 /// Who may call each route of this module (see `crate::auth`).
@@ -56,6 +58,7 @@ pub struct EventsQuery {
         (status = 422, body = ErrorBody)))]
 async fn events(
     State(s): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
@@ -76,10 +79,20 @@ async fn events(
                 })?,
         ),
     };
+    let slot = s.events.streams.take(peer).map_err(|full| {
+        let message = match full {
+            Full::Server(n) => format!("the server has {n} event streams open, its most"),
+            Full::Client(n) => format!("this address has {n} event streams open, its most"),
+        };
+        ApiError::Unavailable {
+            message: format!("{message}; close one or try again later"),
+            problems: Vec::new(),
+        }
+    })?;
     // subscribe before answering, so `ready` means nothing from here on is missed
     let subscription = s.events.subscribe(filter, last_event_id);
     let keep_alive = KeepAlive::new().interval(s.events.config().keep_alive);
-    let mut response = Sse::new(stream(subscription, s.shutdown.clone()))
+    let mut response = Sse::new(stream(subscription, s.shutdown.clone(), slot))
         .keep_alive(keep_alive)
         .into_response();
     // tells reverse proxies (nginx) not to buffer the stream
@@ -93,8 +106,10 @@ async fn events(
 fn stream(
     subscription: Subscription,
     shutdown: CancellationToken,
+    slot: Slot,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    futures_util::stream::unfold((subscription, shutdown), |(mut sub, shutdown)| async move {
+    let held = (subscription, shutdown, slot);
+    futures_util::stream::unfold(held, |(mut sub, shutdown, slot)| async move {
         let event = tokio::select! {
             e = sub.next() => e?,
             () = shutdown.cancelled() => return None,
@@ -103,6 +118,6 @@ fn stream(
             .id(event.id.to_string())
             .event(event.kind.as_str())
             .data(&event.data);
-        Some((Ok(sse), (sub, shutdown)))
+        Some((Ok(sse), (sub, shutdown, slot)))
     })
 }

@@ -631,3 +631,23 @@ async fn deployment_events_carry_no_runner_env_values() {
     let env = &event.data["deployment"]["flow_runner"]["config"]["env"];
     assert_eq!(env, &json!({"TOKEN": "***"}), "{}", event.data);
 }
+
+#[tokio::test]
+async fn event_streams_are_capped_and_a_closed_one_frees_its_place() {
+    let app = TestApp::with_config(|c| c.events.max_streams = 2).await;
+    let first = Stream::open(&app, "", None).await;
+    let _second = Stream::open(&app, "", None).await;
+    let (status, body) = app.get("/api/events").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("2 event streams"));
+    drop(first);
+    let _third = Stream::open(&app, "", None).await;
+}

@@ -19,6 +19,7 @@ mod queue_offers;
 mod reaper;
 mod retention;
 mod scheduler;
+mod shed;
 mod work_queues;
 
 use axum::body::Body;
