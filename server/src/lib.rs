@@ -115,6 +115,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// The last health probe's findings.
     pub health: Arc<routes::health::Probe>,
+    /// Requests and body bytes in progress (see `shed`).
+    pub limits: Arc<shed::Limits>,
 }
 
 impl AppState {
@@ -128,6 +130,7 @@ impl AppState {
         let run_tokens = auth::run_token::RunTokens::load(&db)
             .await
             .map_err(|e| db::DbOpenError::Keys(e.to_string()))?;
+        let limits = shed::Limits::new(config.shed.clone());
         let auth = Arc::new(auth::Auth {
             mode: config.auth_mode,
             ring,
@@ -142,6 +145,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             auth,
             health: Default::default(),
+            limits,
         })
     }
 
@@ -158,7 +162,7 @@ pub fn router(state: AppState) -> Router {
     let guard = auth::guard::AuthLayer::new(access, state.clone());
     let max_body = state.config.max_body_bytes;
     let site = cross_site::SiteGuardLayer::new(state.config.site.clone());
-    let state_shed = state.config.shed.clone();
+    let limits = Arc::clone(&state.limits);
     api.route(
         "/api/openapi.json",
         get(move || {
@@ -172,7 +176,7 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
     .layer(DefaultBodyLimit::max(max_body))
     .layer(site)
-    .layer(shed::ShedLayer::new(state_shed, max_body))
+    .layer(shed::ShedLayer::new(limits, max_body))
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(
         |_: Box<dyn std::any::Any + Send>| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()

@@ -34,22 +34,47 @@ impl Default for ShedConfig {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct ShedLayer {
+/// The permits of one server.
+#[derive(Debug)]
+pub struct Limits {
     requests: Arc<Semaphore>,
     bytes: Arc<Semaphore>,
     config: ShedConfig,
+}
+
+impl Limits {
+    pub fn new(config: ShedConfig) -> Arc<Self> {
+        Arc::new(Self {
+            requests: Arc::new(Semaphore::new(config.max_requests.max(1))),
+            bytes: Arc::new(Semaphore::new(config.max_body_bytes.max(1))),
+            config,
+        })
+    }
+
+    /// Requests in progress now.
+    pub fn requests_in_progress(&self) -> usize {
+        self.config.max_requests.max(1) - self.requests.available_permits()
+    }
+
+    /// Body bytes held by the requests in progress.
+    pub fn body_bytes_in_progress(&self) -> usize {
+        self.config.max_body_bytes.max(1) - self.bytes.available_permits()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShedLayer {
+    limits: Arc<Limits>,
     /// The size a body without `Content-Length` is counted as.
     largest_body: usize,
 }
 
 impl ShedLayer {
-    pub fn new(config: ShedConfig, largest_body: usize) -> Self {
+    pub fn new(limits: Arc<Limits>, largest_body: usize) -> Self {
+        let largest_body = largest_body.min(limits.config.max_body_bytes.max(1));
         Self {
-            requests: Arc::new(Semaphore::new(config.max_requests.max(1))),
-            bytes: Arc::new(Semaphore::new(config.max_body_bytes.max(1))),
-            largest_body: largest_body.min(config.max_body_bytes.max(1)),
-            config,
+            limits,
+            largest_body,
         }
     }
 }
@@ -96,10 +121,10 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let Ok(request) = Arc::clone(&self.layer.requests).try_acquire_owned() else {
+        let Ok(request) = Arc::clone(&self.layer.limits.requests).try_acquire_owned() else {
             return Either::Left(ready(Ok(shed(format!(
                 "the server is at its limit of {} requests in progress; retry in a moment",
-                self.layer.config.max_requests
+                self.layer.limits.config.max_requests
             )))));
         };
         let body_bytes = match req.headers().get(header::CONTENT_LENGTH) {
@@ -116,13 +141,13 @@ where
             None
         } else {
             let permits = u32::try_from(body_bytes).unwrap_or(u32::MAX);
-            match Arc::clone(&self.layer.bytes).try_acquire_many_owned(permits) {
+            match Arc::clone(&self.layer.limits.bytes).try_acquire_many_owned(permits) {
                 Ok(p) => Some(p),
                 Err(_) => {
                     return Either::Left(ready(Ok(shed(format!(
                         "the server is holding its limit of {} MB of request bodies; retry in a \
                          moment",
-                        self.layer.config.max_body_bytes / (1024 * 1024)
+                        self.layer.limits.config.max_body_bytes / (1024 * 1024)
                     )))))
                 }
             }

@@ -7,21 +7,36 @@ use tower::ServiceExt;
 
 use crate::{assert_error, TestApp};
 
-/// Holds the writer until the returned sender is used or dropped.
-fn stall_writer(app: &TestApp) -> tokio::sync::oneshot::Sender<()> {
+/// Holds the writer (once this returns, its job is running) until the returned sender is used
+/// or dropped.
+async fn stall_writer(app: &TestApp) -> tokio::sync::oneshot::Sender<()> {
     let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
     let writer = app.state.db.writer.clone();
     tokio::spawn(async move {
         writer
             .run(move |_conn| {
                 Box::pin(async move {
+                    let _ = started.send(());
                     let _ = held.await;
                     Ok(())
                 })
             })
             .await
     });
+    running.await.unwrap();
     release
+}
+
+/// Waits until `cond` holds (a request spawned elsewhere reached the point under test).
+async fn held(cond: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the competing request never got in");
 }
 
 /// Sends `request()` until it is shed (the request it competes with may not have started yet).
@@ -46,7 +61,7 @@ async fn past_the_requests_in_progress_a_request_is_answered_503_at_once() {
         c.run_services = false;
     })
     .await;
-    let release = stall_writer(&app);
+    let release = stall_writer(&app).await;
     // a write that waits for the writer, in progress
     let router = app.router.clone();
     let pending = tokio::spawn(async move {
@@ -59,6 +74,7 @@ async fn past_the_requests_in_progress_a_request_is_answered_503_at_once() {
         .await
     });
     // a read (which never waits for the writer) once the write holds the only place
+    held(|| app.state.limits.requests_in_progress() == 1).await;
     let resp = until_shed(&app, || {
         Request::builder()
             .method("POST")
@@ -82,7 +98,7 @@ async fn past_the_body_bytes_in_progress_a_request_is_answered_503() {
         c.run_services = false;
     })
     .await;
-    let release = stall_writer(&app);
+    let release = stall_writer(&app).await;
     let tag = "x".repeat(180);
     let body =
         json!({"name": "f", "tags": [tag, tag.clone() + "y", tag.clone() + "z"]}).to_string();
@@ -103,6 +119,7 @@ async fn past_the_body_bytes_in_progress_a_request_is_answered_503() {
         .oneshot(sized("/api/flows/", body.clone()));
     let pending = tokio::spawn(async move { first.await.unwrap().status() });
     // a read with as big a body (padded) once the write holds its bytes
+    held(|| app.state.limits.body_bytes_in_progress() > 0).await;
     let filter = format!("{{}}{}", " ".repeat(body.len() - 2));
     let resp = until_shed(&app, || sized("/api/flows/filter", filter.clone())).await;
     let status = resp.status();
