@@ -57,6 +57,9 @@ fn ago(state: &AppState, d: Duration) -> i64 {
 /// One pass. Candidates are chosen and moved in one write transaction, so a run that reported in
 /// the meantime is not touched.
 pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
+    // Every write queued before this pass goes first: heartbeats that arrived while the writer
+    // was behind are written (and stamped) before the reaper judges anyone silent.
+    state.db.writer.run(|_| Box::pin(async { Ok(()) })).await?;
     let now = state.now();
     let quiet_since = ago(state, state.config.reaper.run_heartbeat_timeout);
     let offline_since = ago(state, state.config.agent_offline_after);
