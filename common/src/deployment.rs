@@ -11,7 +11,7 @@ use crate::filter::{AllFilter, AnyFilter, EqFilter};
 use crate::flow::FlowCriteria;
 use crate::flow_data::FlowData;
 use crate::schedule::Schedule;
-use crate::validation::{validate_name, FieldError};
+use crate::validation::{json_at_most, validate_name, FieldError, MAX_SETTINGS_BYTES};
 
 /// Default parameters of a deployment or run: parameter name → JSON value.
 pub type Parameters = BTreeMap<String, serde_json::Value>;
@@ -248,6 +248,7 @@ impl FlowRunnerSettings {
     /// Checks `config` against the runner type. `docker` and `kubernetes` configs are stored as
     /// given (no agent runs them yet); the others accept only the keys their runner reads.
     pub fn validate(&self) -> Result<(), FieldError> {
+        json_at_most("config", &self.config, MAX_SETTINGS_BYTES)?;
         let obj = self
             .config
             .as_object()
@@ -329,6 +330,7 @@ const NUL_MESSAGE: &str = "must not contain a NUL character (it cannot reach a p
 /// environment variable, which cannot hold a NUL, so one is refused here rather than at spawn.
 /// (Nested values travel JSON-encoded in `RIGEL_PARAMETERS`, where a NUL is escaped.)
 pub fn validate_parameters(field: &str, parameters: &Parameters) -> Result<(), FieldError> {
+    crate::validation::json_at_most(field, parameters, crate::validation::MAX_PARAMETERS_BYTES)?;
     for (name, value) in parameters {
         if value.as_str().is_some_and(|t| t.contains('\0')) {
             return Err(FieldError::new(format!("{field}.{name}"), NUL_MESSAGE));
@@ -390,6 +392,9 @@ impl DeploymentCreate {
         }
         validate_tags("tags", &self.tags)?;
         validate_parameters("parameters", &self.parameters)?;
+        if let Some(d) = &self.description {
+            json_at_most("description", d, MAX_SETTINGS_BYTES)?;
+        }
         if let Some(r) = &self.flow_runner {
             r.validate().map_err(|e| e.under("flow_runner"))?;
         }
@@ -400,6 +405,7 @@ impl DeploymentCreate {
             if !schema.is_object() {
                 return Err(FieldError::new("parameter_schema", "must be a JSON object"));
             }
+            json_at_most("parameter_schema", schema, MAX_SETTINGS_BYTES)?;
             crate::flowfile::check_parameter_values(schema, &self.parameters)?;
         }
         Ok(())
@@ -419,6 +425,9 @@ impl DeploymentUpdate {
         }
         if let Some(p) = &self.parameters {
             validate_parameters("parameters", p)?;
+        }
+        if let Some(Some(d)) = &self.description {
+            json_at_most("description", d, MAX_SETTINGS_BYTES)?;
         }
         Ok(())
     }

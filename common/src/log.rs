@@ -10,6 +10,9 @@ use crate::validation::FieldError;
 /// Most records accepted in one `POST /api/logs/`.
 pub const MAX_LOG_BATCH: usize = 1000;
 
+/// Most bytes of log messages one flow run keeps; later batches are refused (422).
+pub const MAX_RUN_LOG_BYTES: i64 = 100 * 1024 * 1024;
+
 /// Largest message (UTF-8 bytes) of one record; a larger one is refused, not truncated.
 pub const MAX_LOG_MESSAGE_BYTES: usize = 64 * 1024;
 

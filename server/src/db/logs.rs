@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rigel_common::log::{Log, LogCreate, LogFilter};
+use rigel_common::log::{Log, LogCreate, LogFilter, MAX_RUN_LOG_BYTES};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
@@ -106,6 +106,30 @@ pub async fn create_batch(db: &Db, records: &[LogCreate]) -> ApiResult<usize> {
 
 async fn insert_batch(tx: &mut SqliteConnection, records: &[LogCreate]) -> ApiResult<usize> {
     check_references(&mut *tx, records).await?;
+    // each run's total, counted and capped in the same job: a refused batch leaves nothing
+    let mut bytes: HashMap<Uuid, i64> = HashMap::new();
+    for r in records {
+        *bytes.entry(r.flow_run_id).or_default() += r.message.len() as i64;
+    }
+    for (run, added) in bytes {
+        let total: i64 = sqlx::query_scalar(
+            "UPDATE flow_run SET log_bytes = log_bytes + ? WHERE id = ? RETURNING log_bytes",
+        )
+        .bind(added)
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
+        if total > MAX_RUN_LOG_BYTES {
+            return Err(ApiError::invalid(
+                "",
+                format!(
+                    "flow run {run} has reached the {} MB of logs a run may keep; later lines are \
+                     refused (write less, or to a file of your own)",
+                    MAX_RUN_LOG_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+    }
     for chunk in records.chunks(INSERT_CHUNK) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO log (flow_run_id, task_run_id, level, timestamp, message) ",

@@ -428,3 +428,37 @@ async fn an_interval_may_be_written_as_a_duration() {
     let message = r["error"]["message"].as_str().unwrap();
     assert!(message.contains("'1 fortnight' is not a duration"), "{r}");
 }
+
+#[tokio::test]
+async fn parameters_and_settings_have_a_size_limit() {
+    let app = TestApp::new().await;
+    let mut body = TestApp::deployment_body("big", "params");
+    body["parameters"] = json!({"blob": "x".repeat(300 * 1024)});
+    let (status, e) = app.post("/api/deployments/", body).await;
+    assert_eq!(
+        assert_error(
+            status,
+            &e,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error"
+        ),
+        "parameters"
+    );
+    let mut body = TestApp::deployment_body("big", "runner");
+    body["flow_runner"] =
+        json!({"type": "subprocess", "config": {"env": {"BIG": "y".repeat(70 * 1024)}}});
+    let (status, e) = app.post("/api/deployments/", body).await;
+    assert_eq!(
+        assert_error(
+            status,
+            &e,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error"
+        ),
+        "flow_runner.config"
+    );
+    let mut body = TestApp::deployment_body("big", "fits");
+    body["parameters"] = json!({"blob": "x".repeat(200 * 1024)});
+    let (status, e) = app.post("/api/deployments/", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{e}");
+}

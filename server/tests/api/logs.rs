@@ -389,3 +389,49 @@ async fn typed_client_round_trip() {
     assert_eq!(err.code(), Some(ErrorCode::ValidationError), "{err}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_run_keeps_at_most_its_quota_of_log_bytes() {
+    use rigel_common::log::MAX_RUN_LOG_BYTES;
+    let app = TestApp::new().await;
+    let run = flow_run(&app).await;
+    let other = flow_run(&app).await;
+    let (status, _) = ship(&app, vec![record(run, level::INFO, "first")]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // as if it had written nearly all it may already
+    sqlx::query("UPDATE flow_run SET log_bytes = ? WHERE id = ?")
+        .bind(MAX_RUN_LOG_BYTES - 10)
+        .bind(run)
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    let before = stored_count(&app).await;
+    let (status, body) = ship(
+        &app,
+        vec![
+            record(other, level::INFO, "another run's line"),
+            record(run, level::INFO, "one line too many"),
+        ],
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("100 MB"),
+        "{body}"
+    );
+    assert_eq!(
+        stored_count(&app).await,
+        before,
+        "nothing of the batch is kept"
+    );
+    let (status, _) = ship(&app, vec![record(other, level::INFO, "fine")]).await;
+    assert_eq!(status, StatusCode::CREATED, "other runs are not affected");
+}
