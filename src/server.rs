@@ -143,6 +143,7 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     config.database = rigel_server::db::DbOptions {
         synchronous_full: args.synchronous == Synchronous::Full,
         check: !args.skip_db_check,
+        ..Default::default()
     };
     let state = AppState::open(config)
         .await

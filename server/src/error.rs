@@ -84,6 +84,13 @@ impl From<FieldError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
+            // SQLITE_INTERRUPT: a read stopped by its budget (see `db::DbOptions::read_budget`)
+            if db.code().as_deref() == Some("9") {
+                return ApiError::BadRequest(format!(
+                    "{}; narrow it (fewer or shorter tags, fewer ids, a smaller page)",
+                    crate::db::READ_STOPPED
+                ));
+            }
             if db.is_unique_violation() {
                 return ApiError::Conflict(format!("already exists: {}", db.message()));
             }

@@ -72,13 +72,40 @@ pub struct DbOptions {
     pub synchronous_full: bool,
     /// Runs `PRAGMA quick_check` before serving and refuses a damaged file.
     pub check: bool,
+    /// Longest a read statement may run before it is stopped (and answered as too costly), so
+    /// one request can't hold a reader for minutes.
+    pub read_budget: Duration,
 }
+
+/// Virtual-machine steps between two looks at a read's clock (well under a millisecond).
+const READ_BUDGET_OPS: i32 = 20_000;
+
+/// The progress handler of a reader: stops a statement that has run longer than `budget`. The
+/// handler can't see where statements start, so a pause of 50 ms between two of its calls is
+/// taken as a new statement (calls come every few microseconds while one runs); statements run
+/// back to back without a pause share one budget, which only errs on the strict side.
+fn read_budget(budget: Duration) -> impl FnMut() -> bool + Send + 'static {
+    let mut started = std::time::Instant::now();
+    let mut last = started;
+    move || {
+        let now = std::time::Instant::now();
+        if now.duration_since(last) > Duration::from_millis(50) {
+            started = now;
+        }
+        last = now;
+        now.duration_since(started) <= budget
+    }
+}
+
+/// The error of a read stopped by its budget.
+pub const READ_STOPPED: &str = "the query ran past the time a read may take and was stopped";
 
 impl Default for DbOptions {
     fn default() -> Self {
         Self {
             synchronous_full: false,
             check: true,
+            read_budget: Duration::from_secs(5),
         }
     }
 }
@@ -149,9 +176,18 @@ impl Db {
         let read = if in_memory {
             write.clone()
         } else {
+            let budget = opts.read_budget;
             SqlitePoolOptions::new()
                 .max_connections(4)
                 .test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        conn.lock_handle()
+                            .await?
+                            .set_progress_handler(READ_BUDGET_OPS, read_budget(budget));
+                        Ok(())
+                    })
+                })
                 .connect_with(options.read_only(true))
                 .await
                 .map_err(|source| DbOpenError::Open {

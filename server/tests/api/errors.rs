@@ -207,3 +207,28 @@ async fn bodies_nested_deeper_than_32_are_refused() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn a_read_past_its_budget_is_stopped_and_said_so() {
+    let app = TestApp::with_config(|c| {
+        c.database.read_budget = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let slow = sqlx::query_scalar::<_, i64>(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+         SELECT count(*) FROM (SELECT x FROM c LIMIT 2000000000)",
+    )
+    .fetch_one(&app.state.db.read);
+    // (run to its end, this count would take minutes and succeed)
+    let err = rigel_server::error::ApiError::from(slow.await.unwrap_err());
+    let rigel_server::error::ApiError::BadRequest(message) = err else {
+        panic!("{err:?}");
+    };
+    assert!(message.contains("stopped"), "{message}");
+    // the reader is fine afterwards
+    let n: i64 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&app.state.db.read)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
