@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub site: cross_site::SitePolicy,
     /// When requests need an API key.
     pub auth_mode: auth::AuthMode,
+    /// Called before each schedule computation a request makes (tests hold one there).
+    pub compute_hook: services::run_times::ComputeHook,
 }
 
 impl ServerConfig {
@@ -78,6 +80,7 @@ impl ServerConfig {
             events: events::EventsConfig::default(),
             site: cross_site::SitePolicy::default(),
             auth_mode: auth::AuthMode::default(),
+            compute_hook: services::run_times::ComputeHook::default(),
         }
     }
 
@@ -99,6 +102,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The API keys and when they are checked.
     pub auth: Arc<auth::Auth>,
+    /// Deployments the scheduler could not plan, skipped until they change.
+    pub failing_schedules: Arc<services::scheduler::FailingSchedules>,
 }
 
 impl AppState {
@@ -125,6 +130,7 @@ impl AppState {
             events,
             shutdown: CancellationToken::new(),
             auth,
+            failing_schedules: Default::default(),
         })
     }
 
