@@ -43,8 +43,19 @@
 //! minute or second, counted in steps of `INTERVAL` from the original start) before the window,
 //! after making every part inherited from the original start explicit. Both rules then produce
 //! the same occurrences from that point on, and at most one period is scanned before the window.
-//! A rule with `COUNT` has to count from its start, so it is iterated from there; its cost is
-//! bounded by `COUNT`.
+//! A rule with `COUNT` has to count from its start, so it is iterated from there.
+//!
+//! # Work budget
+//!
+//! Listing a recurrence's runs is bounded by the work it takes, not by the occurrences kept: one
+//! call of [`Schedule::next_runs`] (and [`Schedule::validate`]) may examine at most
+//! [`MAX_RRULE_WORK`] candidate times across all of the schedule's lines, estimated from each
+//! rule and the stretch of time it walks (see `recurrence/work.rs`). A schedule that needs more
+//! is an error naming the rule, e.g. `FREQ=SECONDLY;BYSECOND=0;COUNT=1000000000` without a
+//! `DTSTART` (it counts every second since 2020). A schedule has at most [`MAX_RRULE_LINES`]
+//! `RRULE` lines and [`MAX_RRULE_DATES`] `RDATE` and `EXDATE` values each. Interval and cron
+//! schedules need no budget: an interval is arithmetic, and a cron step moves to the next
+//! matching field value, so its cost follows the runs listed.
 
 mod cron;
 mod interval;
@@ -59,6 +70,10 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::validation::FieldError;
+
+pub use recurrence::{
+    MAX_DATES as MAX_RRULE_DATES, MAX_RULES as MAX_RRULE_LINES, MAX_WORK as MAX_RRULE_WORK,
+};
 
 /// A deployment's schedule. On the wire it is one of three objects, told apart by their key:
 /// `{"interval": …}`, `{"cron": …}` or `{"rrule": …}`.

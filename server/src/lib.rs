@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub retention: services::retention::RetentionConfig,
     /// Most requests and request-body bytes in progress at once (503 beyond).
     pub shed: shed::ShedConfig,
+    /// Called before each schedule computation a request makes (tests hold one there).
+    pub compute_hook: services::run_times::ComputeHook,
 }
 
 impl ServerConfig {
@@ -92,6 +94,7 @@ impl ServerConfig {
             database: db::DbOptions::default(),
             retention: services::retention::RetentionConfig::default(),
             shed: shed::ShedConfig::default(),
+            compute_hook: services::run_times::ComputeHook::default(),
         }
     }
 
@@ -117,6 +120,8 @@ pub struct AppState {
     pub health: Arc<routes::health::Probe>,
     /// Requests and body bytes in progress (see `shed`).
     pub limits: Arc<shed::Limits>,
+    /// Deployments the scheduler could not plan, skipped until they change.
+    pub failing_schedules: Arc<services::scheduler::FailingSchedules>,
 }
 
 impl AppState {
@@ -146,6 +151,7 @@ impl AppState {
             auth,
             health: Default::default(),
             limits,
+            failing_schedules: Default::default(),
         })
     }
 

@@ -13,11 +13,20 @@ use rrule::{Frequency, NWeekday, RRule, RRuleError, RRuleSet, Unvalidated};
 use super::{zone, RRuleSchedule, Window};
 use crate::validation::FieldError;
 
+mod work;
+
+pub use work::MAX_WORK;
+use work::{Budget, Cost};
+
 /// Longest rule text accepted.
 const MAX_LEN: usize = 10_000;
 
-/// Most occurrences before the window that one rule may generate and discard.
-const MAX_SCANNED: u64 = 5_000_000;
+/// Most `RRULE` lines in one schedule: each is walked separately, so each adds work.
+pub const MAX_RULES: usize = 20;
+
+/// Most `RDATE` values, and separately `EXDATE` values, in one schedule (every run is compared
+/// with every `EXDATE`).
+pub const MAX_DATES: usize = 100;
 
 /// Longer than any DST gap in use: how far out of order the rule crate's occurrences can be.
 const MAX_GAP: TimeDelta = TimeDelta::hours(3);
@@ -33,9 +42,17 @@ pub(super) struct Compiled {
     start_wall: NaiveDateTime,
     start: DateTime<Tz>,
     /// Each `RRULE`, with every part it inherits from the start made explicit.
-    rules: Vec<RRule<Unvalidated>>,
+    rules: Vec<Rule>,
     rdates: Vec<DateTime<Utc>>,
     exdates: Vec<DateTime<rrule::Tz>>,
+}
+
+/// One `RRULE` line.
+struct Rule {
+    /// As written, to name it in errors.
+    text: String,
+    rule: RRule<Unvalidated>,
+    cost: Cost,
 }
 
 /// One content line: `NAME;PARAMS:VALUE`.
@@ -95,6 +112,12 @@ impl Compiled {
                 }
             }
         }
+        if rule_texts.len() > MAX_RULES {
+            return Err(error(format!(
+                "rrule has {} RRULE lines; at most {MAX_RULES} are allowed",
+                rule_texts.len()
+            )));
+        }
         if rule_texts.is_empty() && rdate_lines.is_empty() {
             return Err(error(
                 "rrule needs an RRULE line, e.g. 'RRULE:FREQ=WEEKLY;BYDAY=MO'",
@@ -125,7 +148,16 @@ impl Compiled {
             }
             let rule = inherit_from_start(rule, start_wall);
             rule.clone().validate(rrule_start).map_err(crate_error)?;
-            rules.push(rule);
+            let cost = Cost::of(&rule);
+            // The crate computes a whole period before it yields anything: one must fit.
+            if cost.per_unit() > MAX_WORK {
+                return Err(work::too_much_work(text));
+            }
+            rules.push(Rule {
+                text: text.to_string(),
+                rule,
+                cost,
+            });
         }
 
         let mut rdates = Vec::new();
@@ -136,6 +168,12 @@ impl Compiled {
                     .map(|at| at.to_utc()),
             );
         }
+        if rdates.len() > MAX_DATES {
+            return Err(error(format!(
+                "rrule has {} RDATE values; at most {MAX_DATES} are allowed",
+                rdates.len()
+            )));
+        }
         rdates.sort();
         let mut exdates = Vec::new();
         for line in &exdate_lines {
@@ -144,6 +182,13 @@ impl Compiled {
                     .into_iter()
                     .map(|at| at.with_timezone(&rrule::Tz::Tz(zone))),
             );
+        }
+
+        if exdates.len() > MAX_DATES {
+            return Err(error(format!(
+                "rrule has {} EXDATE values; at most {MAX_DATES} are allowed",
+                exdates.len()
+            )));
         }
 
         Ok(Self {
@@ -179,8 +224,11 @@ impl Compiled {
             return Ok(runs);
         }
         let after_wall = window.after.with_timezone(&self.zone).naive_local();
+        // One budget for every line: many cheap lines add up to one expensive schedule.
+        let mut budget = Budget::new();
+        budget.spend(self.rdates.len() as u64, "RDATE")?;
         for rule in &self.rules {
-            self.rule_runs(rule, after_wall, window, &mut runs)?;
+            self.rule_runs(rule, after_wall, window, &mut budget, &mut runs)?;
         }
         let excluded = |at: &DateTime<Utc>| {
             self.exdates
@@ -198,12 +246,13 @@ impl Compiled {
         Ok(runs)
     }
 
-    /// Adds up to `window.limit` runs of one rule to `runs`.
+    /// Adds up to `window.limit` runs of one rule to `runs`, within what is left of `budget`.
     fn rule_runs(
         &self,
-        rule: &RRule<Unvalidated>,
+        Rule { text, rule, cost }: &Rule,
         after_wall: NaiveDateTime,
         window: &Window,
+        budget: &mut Budget,
         runs: &mut Vec<DateTime<Utc>>,
     ) -> Result<(), FieldError> {
         // A counted rule has to be counted from its start.
@@ -226,6 +275,7 @@ impl Compiled {
         {
             return Ok(());
         }
+        let walk_from = start.naive_local();
         let start = start.with_timezone(&rrule::Tz::Tz(self.zone));
         let validated = rule.clone().validate(start).map_err(crate_error)?;
         let set = RRuleSet::new(start)
@@ -235,25 +285,24 @@ impl Compiled {
         // The crate yields occurrences in wall-time order, so a wall time moved forward out of a
         // DST gap can come out after (or equal to) a later one. Keep the `limit` earliest distinct
         // runs, and stop only once the occurrences are past them by more than any gap.
+        //
+        // Work is charged as the crate walks: every occurrence says how far it has got, and
+        // everything up to there (the period it is in included) is charged before it is used.
+        // After the last occurrence the crate stops by itself within 100,000 empty periods.
         let mut kept = BTreeSet::new();
-        let mut scanned = 0_u64;
+        let mut walked = 0_u64;
         let plus_gap = |at: DateTime<Utc>| at.checked_add_signed(MAX_GAP).unwrap_or(at);
         let scan_until = plus_gap(window.until);
         for occurrence in &set {
             let at = occurrence.to_utc();
+            walked = cost.between(walk_from, occurrence.naive_local());
+            budget.check(walked, text)?;
             let past_kept =
                 kept.len() >= window.limit && kept.last().is_some_and(|last| at > plus_gap(*last));
             if past_kept || at > scan_until {
                 break;
             }
             if at <= window.after {
-                scanned += 1;
-                if scanned > MAX_SCANNED {
-                    return Err(error(format!(
-                        "rrule has too many occurrences before {} to scan; give it a later DTSTART",
-                        window.after
-                    )));
-                }
                 continue;
             }
             if at <= window.until {
@@ -263,6 +312,7 @@ impl Compiled {
                 }
             }
         }
+        budget.spend(walked, text)?;
         runs.extend(kept);
         Ok(())
     }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::services::plan::Horizon;
+use crate::services::run_times::RunsAhead;
 
 #[derive(sqlx::FromRow)]
 struct DeploymentRow {
@@ -140,22 +141,24 @@ struct Existing {
 }
 
 /// Brings a deployment's runs in line with a write, in the write's transaction: a new, changed,
-/// paused or resumed schedule is rescheduled at once; new parameters, tags or flow runner reach
-/// the runs not yet due. An identical schedule leaves the runs (and their ids) alone.
+/// paused or resumed schedule is rescheduled at once (from `ahead`, its runs computed before the
+/// transaction); new parameters, tags or flow runner reach the runs not yet due. An identical
+/// schedule leaves the runs (and their ids) alone.
 async fn sync_runs(
     conn: &mut SqliteConnection,
     before: Option<&RunFields>,
     after: &Deployment,
     horizon: &Horizon,
+    ahead: Option<&RunsAhead>,
 ) -> ApiResult<u64> {
     let now_fields = RunFields::of(after);
     let Some(before) = before else {
-        return schedules::reschedule(conn, after, horizon).await;
+        return schedules::reschedule(conn, after, horizon, ahead).await;
     };
     if before.schedule != now_fields.schedule
         || before.is_schedule_active != now_fields.is_schedule_active
     {
-        return schedules::reschedule(conn, after, horizon).await;
+        return schedules::reschedule(conn, after, horizon, ahead).await;
     }
     if (&before.parameters, &before.tags, &before.flow_runner)
         != (
@@ -171,8 +174,14 @@ async fn sync_runs(
 
 /// Creates the deployment, or updates the one with the same flow and name (same id). On update,
 /// an absent `is_schedule_active` keeps the current value, so redeploying does not undo a pause.
-/// Its scheduled runs follow in the same transaction (see `sync_runs`).
-pub async fn upsert(db: &Db, spec: &DeploymentCreate, horizon: &Horizon) -> ApiResult<Saved> {
+/// Its scheduled runs follow in the same transaction (see `sync_runs`), taken from `ahead`: the
+/// runs of `spec.schedule` (normalised), computed before.
+pub async fn upsert(
+    db: &Db,
+    spec: &DeploymentCreate,
+    horizon: &Horizon,
+    ahead: Option<&RunsAhead>,
+) -> ApiResult<Saved> {
     let mut tx = db.begin_write().await?;
     let flow_id = match (&spec.flow_id, &spec.flow_name) {
         (Some(id), _) => {
@@ -256,7 +265,7 @@ pub async fn upsert(db: &Db, spec: &DeploymentCreate, horizon: &Horizon) -> ApiR
     };
     let deployment = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let before = existing.as_ref().map(|e| &e.before);
-    let runs_created = sync_runs(&mut tx, before, &deployment, horizon).await?;
+    let runs_created = sync_runs(&mut tx, before, &deployment, horizon, ahead).await?;
     tx.commit().await?;
     Ok(Saved {
         deployment,
@@ -339,12 +348,14 @@ pub async fn count(db: &Db, f: &DeploymentCount) -> ApiResult<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Applies the fields present in `patch`; the scheduled runs follow in the same transaction.
+/// Applies the fields present in `patch`; the scheduled runs follow in the same transaction,
+/// taken from `ahead` (see [`schedule_after`] for when they are needed).
 pub async fn update(
     db: &Db,
     id: Uuid,
     patch: &DeploymentUpdate,
     horizon: &Horizon,
+    ahead: Option<&RunsAhead>,
 ) -> ApiResult<Saved> {
     let mut tx = db.begin_write().await?;
     let mut d = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
@@ -369,7 +380,7 @@ pub async fn update(
     }
     write_mutable_fields(&mut tx, &d, horizon.now).await?;
     let d = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let runs_created = sync_runs(&mut tx, Some(&before), &d, horizon).await?;
+    let runs_created = sync_runs(&mut tx, Some(&before), &d, horizon, ahead).await?;
     tx.commit().await?;
     Ok(Saved {
         deployment: d,
@@ -400,24 +411,22 @@ async fn write_mutable_fields(
     Ok(())
 }
 
-/// Pauses (`false`) or resumes (`true`) the schedule: pausing deletes the runs not yet due,
-/// resuming materialises them again from now.
-pub async fn set_schedule_active(
-    db: &Db,
-    id: Uuid,
-    active: bool,
-    horizon: &Horizon,
-) -> ApiResult<Saved> {
-    update(
-        db,
-        id,
-        &DeploymentUpdate {
-            is_schedule_active: Some(active),
-            ..Default::default()
-        },
-        horizon,
-    )
-    .await
+/// The schedule whose runs `patch` makes the deployment (currently `current`) materialise, if
+/// any: a new schedule, or the current one resumed. `None` when the patch reschedules nothing
+/// (a paused or removed schedule, or fields other than the schedule), so a stored schedule is
+/// not recomputed for a description change.
+pub fn schedule_after(current: &Deployment, patch: &DeploymentUpdate) -> Option<Schedule> {
+    let active = patch
+        .is_schedule_active
+        .unwrap_or(current.is_schedule_active);
+    if !active {
+        return None;
+    }
+    match &patch.schedule {
+        Some(schedule) => schedule.clone().map(Schedule::normalized),
+        None if !current.is_schedule_active => current.schedule.clone(),
+        None => None,
+    }
 }
 
 /// Deletes the deployment and, in the same transaction, its runs that never started; runs that

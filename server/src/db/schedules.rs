@@ -13,6 +13,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rigel_common::backfill::{BackfillRequest, BackfillResult};
 use rigel_common::deployment::{Deployment, FlowRunnerSettings, Parameters};
 use rigel_common::flow_run::FlowRun;
+use rigel_common::schedule::Schedule;
+use rigel_common::validation::FieldError;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
@@ -21,6 +23,7 @@ use super::flow_runs::{default_run_name, FlowRunRow, COLUMNS as RUN_COLUMNS};
 use super::{to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::services::plan::Horizon;
+use crate::services::run_times::RunsAhead;
 
 /// The name of a Scheduled run that is overdue.
 pub const LATE: &str = "Late";
@@ -357,10 +360,15 @@ const NOT_DUE: &str = "auto_scheduled = 1 AND state_type = 'SCHEDULED'
 /// it): deletes its auto-scheduled runs that are not yet due and still Scheduled, then, when the
 /// schedule is active, materialises the new schedule from now. Late runs, claimed runs and runs
 /// made by hand are kept. Returns how many runs were created.
+///
+/// Nothing is computed here: the runs are picked from `ahead`, computed before the transaction.
+/// Without them, or when they belong to another schedule (a concurrent request changed it after
+/// they were computed), no runs are created and the scheduler's next pass materialises them.
 pub(crate) async fn reschedule(
     conn: &mut SqliteConnection,
     d: &Deployment,
     horizon: &Horizon,
+    ahead: Option<&RunsAhead>,
 ) -> ApiResult<u64> {
     let now = to_micros(horizon.now);
     sqlx::query(&format!(
@@ -382,14 +390,12 @@ pub(crate) async fn reschedule(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    let times = horizon
-        .plan(
-            schedule,
-            None,
-            usize::try_from(future).unwrap_or(0),
-            usize::MAX,
-        )
-        .map_err(|e| ApiError::from(e.under("schedule")))?;
+    let Some(ahead) = ahead.filter(|a| a.belong_to(schedule)) else {
+        tracing::info!(deployment = %d.id,
+            "schedule changed while its runs were computed; the scheduler will create them");
+        return Ok(0);
+    };
+    let times = horizon.pick(&ahead.times, usize::try_from(future).unwrap_or(0));
     let template = RunTemplate::of(d);
     let rows: Vec<_> = times.into_iter().map(|t| (&template, t)).collect();
     Ok(insert_runs(conn, &rows, horizon.now).await?.len() as u64)
@@ -434,47 +440,80 @@ pub(crate) async fn delete_unstarted(
 
 // ---- backfill
 
-/// `POST /api/deployments/{id}/schedule`: the schedule's runs in `[start_time, end_time]`
-/// (at most `max_runs`, earliest first), whether the schedule is active or paused. Times that
-/// already have a run are left alone.
+/// The times a backfill creates, listed before its write transaction.
+#[derive(Debug, Clone)]
+pub struct BackfillTimes {
+    /// The schedule they were listed from.
+    pub schedule: Schedule,
+    pub times: Vec<DateTime<Utc>>,
+    /// The first time past `max_runs`, if there is one.
+    pub next_time: Option<DateTime<Utc>>,
+}
+
+impl BackfillTimes {
+    /// Lists `schedule`'s runs in `[start_time, end_time]`, at most `max_runs` (a computation
+    /// bounded by the schedule work budget: run it off the async workers).
+    pub fn list(schedule: Schedule, req: &BackfillRequest) -> Result<Self, FieldError> {
+        let max_runs = usize::try_from(req.max_runs).unwrap_or(usize::MAX);
+        // next_runs lists times strictly after its start; the window's start is inclusive
+        let after = req.start_time - TimeDelta::nanoseconds(1);
+        let mut times = schedule.next_runs(after, req.end_time, max_runs.saturating_add(1))?;
+        let next_time = if times.len() > max_runs {
+            times.pop()
+        } else {
+            None
+        };
+        Ok(Self {
+            schedule,
+            times,
+            next_time,
+        })
+    }
+}
+
+/// 409: a backfill of a deployment without a schedule.
+pub fn no_schedule_to_backfill(d: &Deployment) -> ApiError {
+    ApiError::Conflict(format!(
+        "deployment '{}/{}' has no schedule to backfill",
+        d.flow_name, d.name
+    ))
+}
+
+/// `POST /api/deployments/{id}/schedule`: creates the runs `planned` lists (the schedule's runs
+/// in the requested window, listed before this transaction), whether the schedule is active or
+/// paused. Times that already have a run are left alone. A schedule changed since the times were
+/// listed is a 409 (the caller may try again).
 pub async fn backfill(
     db: &Db,
     id: Uuid,
-    req: &BackfillRequest,
+    planned: &BackfillTimes,
     now: DateTime<Utc>,
 ) -> ApiResult<BackfillResult> {
     let mut tx = db.begin_write().await?;
     let d = super::deployments::find(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("deployment {id}")))?;
-    let schedule = d.schedule.as_ref().ok_or_else(|| {
-        ApiError::Conflict(format!(
-            "deployment '{}/{}' has no schedule to backfill",
+    let schedule = d
+        .schedule
+        .as_ref()
+        .ok_or_else(|| no_schedule_to_backfill(&d))?;
+    if to_json(schedule) != to_json(&planned.schedule) {
+        return Err(ApiError::Conflict(format!(
+            "the schedule of deployment '{}/{}' changed during the backfill; try again",
             d.flow_name, d.name
-        ))
-    })?;
-    let max_runs = usize::try_from(req.max_runs).unwrap_or(usize::MAX);
-    // next_runs lists times strictly after its start; the window's start is inclusive
-    let after = req.start_time - TimeDelta::nanoseconds(1);
-    let mut times = schedule
-        .next_runs(after, req.end_time, max_runs.saturating_add(1))
-        .map_err(|e| ApiError::Internal(format!("deployment {id} has a corrupt schedule: {e}")))?;
-    let next_time = if times.len() > max_runs {
-        times.pop()
-    } else {
-        None
-    };
+        )));
+    }
     let template = RunTemplate::of(&d);
-    let rows: Vec<_> = times.iter().map(|t| (&template, *t)).collect();
+    let rows: Vec<_> = planned.times.iter().map(|t| (&template, *t)).collect();
     let runs = insert_runs(&mut tx, &rows, now).await?;
     tx.commit().await?;
     Ok(BackfillResult {
-        existing: u32::try_from(times.len() - runs.len()).unwrap_or(u32::MAX),
+        existing: u32::try_from(planned.times.len() - runs.len()).unwrap_or(u32::MAX),
         runs: runs
             .into_iter()
             .map(FlowRunRow::into_api)
             .collect::<ApiResult<_>>()?,
-        next_time,
+        next_time: planned.next_time,
     })
 }
 

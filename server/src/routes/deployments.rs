@@ -8,16 +8,18 @@ use rigel_common::deployment::{
 use rigel_common::error::ErrorBody;
 use rigel_common::filter::validate_limit;
 use rigel_common::flow_run::{DeploymentRunCreate, FlowRun};
+use rigel_common::schedule::Schedule;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{audit, Access, Caller, Rule, ShownTo};
 use crate::db::deployments::{self, Saved};
-use crate::db::schedules;
-use crate::error::ApiResult;
+use crate::db::schedules::{self, BackfillTimes};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::services::plan::Horizon;
+use crate::services::run_times::{self, RunsAhead};
 use crate::AppState;
 
 /// Who may call each route of this module (see `crate::auth`).
@@ -69,6 +71,30 @@ fn horizon(s: &AppState) -> Horizon {
     Horizon::new(s.now(), &s.config.scheduler)
 }
 
+/// The runs of `schedule` from now, when there is one: computed off the async workers before the
+/// write, which then only picks from them (a 422 naming `schedule.rrule` or the like when the
+/// schedule can't be computed within its work budget).
+async fn runs_ahead(
+    s: &AppState,
+    schedule: Option<&Schedule>,
+    horizon: &Horizon,
+) -> ApiResult<Option<RunsAhead>> {
+    match schedule {
+        Some(schedule) => Ok(Some(run_times::ahead(s, schedule, horizon).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes a deployment's new schedule state (`patch`): reads it first to know which schedule it
+/// will run, computes that schedule's runs, then writes.
+async fn update_with_runs(s: &AppState, id: Uuid, patch: &DeploymentUpdate) -> ApiResult<Saved> {
+    let horizon = horizon(s);
+    let current = deployments::get(&s.db, id).await?;
+    let schedule = deployments::schedule_after(&current, patch);
+    let ahead = runs_ahead(s, schedule.as_ref(), &horizon).await?;
+    deployments::update(&s.db, id, patch, &horizon, ahead.as_ref()).await
+}
+
 /// Wakes waiting claimers when a write materialised runs, and hands back the deployment.
 fn saved(s: &AppState, saved: Saved) -> Deployment {
     if saved.runs_created > 0 {
@@ -89,8 +115,12 @@ async fn create_deployment(
     caller: Caller,
     ApiJson(body): ApiJson<DeploymentCreate>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    body.validate()?;
-    let result = deployments::upsert(&s.db, &body, &horizon(&s)).await?;
+    // checking a schedule lists its first run: off the async workers
+    let body = run_times::off_thread(&s, move || body.validate().map(|()| body)).await??;
+    let horizon = horizon(&s);
+    let schedule = body.schedule.clone().map(Schedule::normalized);
+    let ahead = runs_ahead(&s, schedule.as_ref(), &horizon).await?;
+    let result = deployments::upsert(&s.db, &body, &horizon, ahead.as_ref()).await?;
     let created = result.created;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, created);
@@ -170,8 +200,8 @@ async fn update_deployment(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DeploymentUpdate>,
 ) -> ApiResult<Json<Deployment>> {
-    body.validate()?;
-    let result = deployments::update(&s.db, id, &body, &horizon(&s)).await?;
+    let body = run_times::off_thread(&s, move || body.validate().map(|()| body)).await??;
+    let result = update_with_runs(&s, id, &body).await?;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, false);
     audit(&s, &caller, "deployment.update", Some(id), full_name(&d)).await;
@@ -201,7 +231,7 @@ async fn set_schedule_active(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
-    let result = deployments::set_schedule_active(&s.db, id, true, &horizon(&s)).await?;
+    let result = update_with_runs(&s, id, &schedule_active(true)).await?;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, false);
     audit(
@@ -225,7 +255,7 @@ async fn set_schedule_inactive(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
-    let result = deployments::set_schedule_active(&s.db, id, false, &horizon(&s)).await?;
+    let result = update_with_runs(&s, id, &schedule_active(false)).await?;
     let d = saved(&s, result);
     s.events.deployment_saved(&d, false);
     audit(
@@ -288,7 +318,16 @@ async fn backfill_deployment(
     ApiJson(body): ApiJson<BackfillRequest>,
 ) -> ApiResult<(StatusCode, Json<BackfillResult>)> {
     body.validate()?;
-    let result = schedules::backfill(&s.db, id, &body, s.now()).await?;
+    let d = deployments::get(&s.db, id).await?;
+    let schedule = d
+        .schedule
+        .clone()
+        .ok_or_else(|| schedules::no_schedule_to_backfill(&d))?;
+    let request = body.clone();
+    let planned = run_times::off_thread(&s, move || BackfillTimes::list(schedule, &request))
+        .await?
+        .map_err(|e| ApiError::from(e.under("schedule")))?;
+    let result = schedules::backfill(&s.db, id, &planned, s.now()).await?;
     let detail = format!("{} runs", result.runs.len());
     audit(&s, &caller, "deployment.backfill", Some(id), detail).await;
     let status = if result.runs.is_empty() {
@@ -299,6 +338,14 @@ async fn backfill_deployment(
         StatusCode::CREATED
     };
     Ok((status, Json(result)))
+}
+
+/// The patch that pauses (`false`) or resumes (`true`) a schedule.
+fn schedule_active(active: bool) -> DeploymentUpdate {
+    DeploymentUpdate {
+        is_schedule_active: Some(active),
+        ..Default::default()
+    }
 }
 
 /// `flow/name` of a deployment, for the audit table.

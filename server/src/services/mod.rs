@@ -10,6 +10,7 @@ pub mod late_runs;
 pub mod plan;
 pub mod reaper;
 pub mod retention;
+pub mod run_times;
 pub mod scheduler;
 
 use std::future::Future;

@@ -60,13 +60,53 @@ impl Horizon {
         future: usize,
         cap: usize,
     ) -> Result<Vec<DateTime<Utc>>, FieldError> {
+        self.plan_with(from, future, cap, |after, until, limit| {
+            schedule.next_runs(after, until, limit)
+        })
+    }
+
+    /// The runs a deployment without any future run gets from now: what a reschedule creates
+    /// at most. Computed before a write, so the write only has to [pick](Horizon::pick).
+    pub fn ahead(&self, schedule: &Schedule) -> Result<Vec<DateTime<Utc>>, FieldError> {
+        self.plan(schedule, None, 0, usize::MAX)
+    }
+
+    /// What `plan(schedule, None, future, usize::MAX)` gives, taken from `ahead` (what
+    /// [`Horizon::ahead`] gave for that schedule) without computing anything: with `future`
+    /// runs already there, the plan is a prefix of the plan for none.
+    pub fn pick(&self, ahead: &[DateTime<Utc>], future: usize) -> Vec<DateTime<Utc>> {
+        let listed = self.plan_with(None, future, usize::MAX, |after, until, limit| {
+            Ok(ahead
+                .iter()
+                .filter(|at| after < **at && **at <= until)
+                .take(limit)
+                .copied()
+                .collect())
+        });
+        // the source above never fails
+        listed.unwrap_or_default()
+    }
+
+    /// [`Horizon::plan`] over any source of the schedule's times (`next_runs(after, until,
+    /// limit)`).
+    fn plan_with(
+        &self,
+        from: Option<DateTime<Utc>>,
+        future: usize,
+        cap: usize,
+        mut next_runs: impl FnMut(
+            DateTime<Utc>,
+            DateTime<Utc>,
+            usize,
+        ) -> Result<Vec<DateTime<Utc>>, FieldError>,
+    ) -> Result<Vec<DateTime<Utc>>, FieldError> {
         let room = self.max_runs.saturating_sub(future).min(cap);
         if room == 0 {
             return Ok(Vec::new());
         }
         let after = from.map_or(self.now, |f| f.max(self.now));
         let min_end = self.min_end.min(self.max_end);
-        let mut runs = schedule.next_runs(after, min_end, room)?;
+        let mut runs = next_runs(after, min_end, room)?;
         let reaches_horizon = runs.last().is_some_and(|l| *l >= min_end);
         let more = self
             .min_runs
@@ -75,7 +115,7 @@ impl Horizon {
             .min(room - runs.len());
         if more > 0 {
             let from = runs.last().copied().unwrap_or(after);
-            runs.extend(schedule.next_runs(from, self.max_end, more)?);
+            runs.extend(next_runs(from, self.max_end, more)?);
         }
         Ok(runs)
     }
@@ -150,6 +190,30 @@ mod tests {
             h.plan(&s, Some(runs[2]), 2, usize::MAX).unwrap(),
             [at("2026-01-05T09:00:00Z")]
         );
+    }
+
+    #[test]
+    fn picking_from_the_runs_ahead_is_planning() {
+        let schedules = [
+            r#"{"interval": 60}"#,
+            r#"{"interval": 1}"#,
+            r#"{"cron": "0 9 * * *"}"#,
+            r#"{"cron": "0 0 1 1 *"}"#,
+            r#"{"rrule": "DTSTART:20260101T000000Z\nRRULE:FREQ=HOURLY;COUNT=30"}"#,
+            r#"{"rrule": "RRULE:FREQ=MINUTELY;INTERVAL=20"}"#,
+        ];
+        let h = horizon("2026-01-01T00:00:30Z");
+        for json in schedules {
+            let s = schedule(json);
+            let ahead = h.ahead(&s).unwrap();
+            for future in [0, 1, 2, 3, 5, 50, 98, 99, 100, 150] {
+                assert_eq!(
+                    h.pick(&ahead, future),
+                    h.plan(&s, None, future, usize::MAX).unwrap(),
+                    "{json} with {future} ahead"
+                );
+            }
+        }
     }
 
     #[test]

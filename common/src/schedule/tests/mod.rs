@@ -7,6 +7,7 @@ mod interval_runs;
 mod rrule_runs;
 mod validate;
 mod wire;
+mod work_budget;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use chrono_tz::Tz;

@@ -2,6 +2,7 @@
 //! manual clock (no sleeping).
 
 mod backfill;
+mod budget;
 mod changes;
 mod late_runs;
 mod parameters;
