@@ -44,6 +44,7 @@ impl From<ClientError> for CliError {
             // the server answered, but its answer could not be read: not an outage
             ClientError::Protocol { status, .. } if (200..300).contains(status) => FAILED,
             ClientError::Unreachable { .. }
+            | ClientError::Tls { .. }
             | ClientError::Protocol { .. }
             | ClientError::Http { .. } => UNREACHABLE,
             ClientError::Api { body, .. } => match body.error.code {

@@ -155,6 +155,14 @@ fn load_api_key_file(file: &std::path::Path) -> CliResult {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(path) =
+        std::env::var_os(rigel_common::client::CA_CERT_VAR).filter(|v| !v.is_empty())
+    {
+        if let Err(e) = RigelClient::read_ca_file(std::path::Path::new(&path)) {
+            eprintln!("error: {} {e}", rigel_common::client::CA_CERT_VAR);
+            return ExitCode::from(exit::INVALID);
+        }
+    }
     if let Some(file) = &cli.api_key_file {
         if let Err(e) = load_api_key_file(file) {
             eprintln!("error: {}", e.message);

@@ -58,6 +58,12 @@ pub struct StartArgs {
     /// databases, where it takes long).
     #[arg(long)]
     pub skip_db_check: bool,
+    /// Serve HTTPS with this PEM certificate chain (give --tls-key too).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Most requests in progress at once; more are answered 503 with Retry-After (long polls of
     /// agents count while they wait).
     #[arg(long, default_value_t = 4096)]
@@ -118,8 +124,16 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         }
     })?;
     let bound = listener.local_addr()?;
-    let api_url = format!("http://{bound}/api");
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(rigel_server::serve::Tls::from_pem_files(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let api_url = format!("{scheme}://{bound}/api");
     let mut config = ServerConfig::new(&database_url);
+    config.tls = tls;
     config.max_body_bytes = args.max_body_bytes;
     config.reaper.run_heartbeat_timeout =
         seconds("run-heartbeat-timeout", args.run_heartbeat_timeout)?;
@@ -150,7 +164,7 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
         .context("cannot open the database")?;
     check_auth(&state, bound.ip())?;
     eprintln!(
-        "Rigel server {} listening on http://{bound}",
+        "Rigel server {} listening on {scheme}://{bound}",
         rigel_common::VERSION
     );
     eprintln!("  API:      {api_url}");

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod notify;
 pub mod orchestration;
 pub mod routes;
+pub mod serve;
 pub mod services;
 pub mod shed;
 pub mod slots;
@@ -70,6 +71,8 @@ pub struct ServerConfig {
     pub retention: services::retention::RetentionConfig,
     /// Most requests and request-body bytes in progress at once (503 beyond).
     pub shed: shed::ShedConfig,
+    /// Serve HTTPS with this certificate; plain HTTP when `None`.
+    pub tls: Option<serve::Tls>,
     /// Called before each schedule computation a request makes (tests hold one there).
     pub compute_hook: services::run_times::ComputeHook,
 }
@@ -94,6 +97,7 @@ impl ServerConfig {
             database: db::DbOptions::default(),
             retention: services::retention::RetentionConfig::default(),
             shed: shed::ShedConfig::default(),
+            tls: None,
             compute_hook: services::run_times::ComputeHook::default(),
         }
     }
@@ -221,16 +225,15 @@ pub async fn serve_state(
     } else {
         Vec::new()
     };
+    let tls = state.config.tls.clone();
     let app = router(state);
     let on_shutdown = token.clone();
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // ends long polls at once, so draining in-flight requests is quick
-            on_shutdown.cancel();
-        })
-        .await;
+    let served = serve::serve(listener, app, tls, async move {
+        shutdown.await;
+        // ends long polls at once, so draining in-flight requests is quick
+        on_shutdown.cancel();
+    })
+    .await;
     // the services stop on the token (also when serving failed)
     token.cancel();
     for service in services {

@@ -4,6 +4,7 @@ cannot be reached the flow keeps running, and one warning says so."""
 import http.client
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -75,7 +76,11 @@ class Api:
 
     def _connect(self):
         if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout)
+            # a private certificate authority, as the CLI and agent trust it (RIGEL_CA_CERT)
+            context = ssl.create_default_context(cafile=os.environ.get("RIGEL_CA_CERT") or None)
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.timeout, context=context
+            )
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def post(self, path, body):

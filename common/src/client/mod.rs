@@ -28,6 +28,9 @@ pub use events::EventStream;
 /// The API address used when `RIGEL_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200/api";
 
+/// The environment variable naming a PEM file of certificate authorities to trust.
+pub const CA_CERT_VAR: &str = "RIGEL_CA_CERT";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answered at the address (connection refused, DNS, timeout while connecting).
@@ -37,6 +40,9 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// A TLS connection could not be made, mostly because the server's certificate isn't trusted.
+    #[error("no trusted TLS connection to {url}: {detail}; if the server's certificate comes from a private authority, set RIGEL_CA_CERT to that authority's PEM file")]
+    Tls { url: String, detail: String },
     /// The server answered with an error body.
     #[error("{body}")]
     Api { status: u16, body: ErrorBody },
@@ -87,7 +93,9 @@ impl ClientError {
     /// The HTTP status of the answer, when one came.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ClientError::Unreachable { .. } | ClientError::Http { .. } => None,
+            ClientError::Unreachable { .. }
+            | ClientError::Http { .. }
+            | ClientError::Tls { .. } => None,
             ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
         }
     }
@@ -115,12 +123,23 @@ impl RigelClient {
     /// A client for the API at `base` (e.g. `http://127.0.0.1:4200/api`; a bare server address
     /// such as `http://127.0.0.1:4200` gets `/api` appended, see [`api_base`]).
     pub fn new(base: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_roots(base, &[])
+    }
+
+    /// A client that also trusts the certificate authorities of `roots` (a private CA).
+    pub fn with_roots(base: impl Into<String>, roots: &[reqwest::Certificate]) -> Self {
+        let trusting = |mut builder: reqwest::ClientBuilder| {
+            for root in roots {
+                builder = builder.add_root_certificate(root.clone());
+            }
+            builder
+        };
+        let http = trusting(reqwest::Client::builder())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_default();
-        let stream_http = reqwest::Client::builder()
+        let stream_http = trusting(reqwest::Client::builder())
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(events::STREAM_READ_TIMEOUT)
             .build()
@@ -133,13 +152,37 @@ impl RigelClient {
         }
     }
 
-    /// A client configured from `RIGEL_API_URL` and `RIGEL_API_KEY`.
+    /// The certificates of the PEM file at `path` (`RIGEL_CA_CERT`), to trust as roots.
+    pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{}: not PEM certificates ({e})", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{}: no PEM certificate (`-----BEGIN CERTIFICATE-----`) in it",
+                path.display()
+            ));
+        }
+        Ok(certs)
+    }
+
+    /// A client configured from `RIGEL_API_URL`, `RIGEL_API_KEY` and `RIGEL_CA_CERT` (a PEM
+    /// file of certificate authorities to trust besides the system's; the CLI checks it before
+    /// anything else, so an unreadable one is reported there — here it is left out with a
+    /// warning on stderr).
     pub fn from_env() -> Self {
         let url = std::env::var("RIGEL_API_URL")
             .ok()
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let mut client = Self::new(url);
+        let roots = match std::env::var_os(CA_CERT_VAR).filter(|v| !v.is_empty()) {
+            Some(path) => Self::read_ca_file(std::path::Path::new(&path)).unwrap_or_else(|e| {
+                eprintln!("warning: {CA_CERT_VAR} {e}; not trusted");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let mut client = Self::with_roots(url, &roots);
         client.api_key = std::env::var("RIGEL_API_KEY")
             .ok()
             .filter(|k| !k.is_empty());
@@ -172,6 +215,18 @@ impl RigelClient {
     /// The error of a request to `url` that got no answer: `Unreachable` when nothing listens
     /// at the server's address.
     fn send_error(&self, source: reqwest::Error, url: &str) -> ClientError {
+        // the root cause (rustls' words) is at the end of the chain
+        let mut cause: &dyn std::error::Error = &source;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let detail = cause.to_string();
+        if detail.to_ascii_lowercase().contains("certificate") {
+            return ClientError::Tls {
+                url: self.base.clone(),
+                detail,
+            };
+        }
         if source.is_connect() {
             ClientError::Unreachable {
                 url: self.base.clone(),

@@ -1,0 +1,143 @@
+//! The accept loop: plain HTTP/1.1 or TLS (rustls) connections served by hyper with the axum
+//! application, each connection knowing its peer's address (for the key-guessing throttle and
+//! the stream caps). Requests must send their headers within [`HEADER_READ_TIMEOUT`] (a client
+//! that opens a connection and sends nothing, or half a request, is disconnected instead of
+//! holding a file descriptor forever), and so must a TLS handshake. Shutdown stops accepting,
+//! lets requests in flight finish and closes idle connections.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// Longest wait for a request's headers (and for a TLS handshake).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for requests in flight at shutdown.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// A certificate chain and its private key for HTTPS.
+#[derive(Clone)]
+pub struct Tls(Arc<rustls::ServerConfig>);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls(..)")
+    }
+}
+
+impl Tls {
+    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--tls-cert {}: no PEM certificate (`-----BEGIN CERTIFICATE-----`) in it",
+                cert.display()
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            format!(
+                "--tls-key {}: no PEM private key in it ({e})",
+                key.display()
+            )
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Tls>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(|t| TlsAcceptor::from(t.0));
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // out of file descriptors, mostly: wait a little instead of spinning
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.map(axum::body::Body::new)
+            },
+        ));
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        // a client that isn't speaking TLS, or too slowly: its problem alone
+                        Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {} s; stopping anyway",
+            DRAIN.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// The address a connection came from, as handlers see it.
+pub type Peer = ConnectInfo<SocketAddr>;
