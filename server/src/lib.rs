@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub shed: shed::ShedConfig,
     /// Serve HTTPS with this certificate; plain HTTP when `None`.
     pub tls: Option<serve::Tls>,
+    /// Longest wait for a request's headers or a TLS handshake before the connection is closed.
+    pub header_read_timeout: Duration,
     /// Called before each schedule computation a request makes (tests hold one there).
     pub compute_hook: services::run_times::ComputeHook,
 }
@@ -98,6 +100,7 @@ impl ServerConfig {
             retention: services::retention::RetentionConfig::default(),
             shed: shed::ShedConfig::default(),
             tls: None,
+            header_read_timeout: serve::HEADER_READ_TIMEOUT,
             compute_hook: services::run_times::ComputeHook::default(),
         }
     }
@@ -226,9 +229,10 @@ pub async fn serve_state(
         Vec::new()
     };
     let tls = state.config.tls.clone();
+    let header_timeout = state.config.header_read_timeout;
     let app = router(state);
     let on_shutdown = token.clone();
-    let served = serve::serve(listener, app, tls, async move {
+    let served = serve::serve(listener, app, tls, header_timeout, async move {
         shutdown.await;
         // ends long polls at once, so draining in-flight requests is quick
         on_shutdown.cancel();

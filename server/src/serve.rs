@@ -1,6 +1,6 @@
 //! The accept loop: plain HTTP/1.1 or TLS (rustls) connections served by hyper with the axum
 //! application, each connection knowing its peer's address (for the key-guessing throttle and
-//! the stream caps). Requests must send their headers within [`HEADER_READ_TIMEOUT`] (a client
+//! the stream caps). Requests must send their headers within a timeout ([`HEADER_READ_TIMEOUT`] by default) (a client
 //! that opens a connection and sends nothing, or half a request, is disconnected instead of
 //! holding a file descriptor forever), and so must a TLS handshake. Shutdown stops accepting,
 //! lets requests in flight finish and closes idle connections.
@@ -72,6 +72,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<Tls>,
+    header_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let acceptor = tls.map(|t| TlsAcceptor::from(t.0));
@@ -79,7 +80,7 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_timeout);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
@@ -112,8 +113,7 @@ pub async fn serve(
                     let _ = watcher.watch(conn).await;
                 }
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
-                        .await
+                    let tls = match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await
                     {
                         Ok(Ok(tls)) => tls,
                         // a client that isn't speaking TLS, or too slowly: its problem alone

@@ -232,3 +232,33 @@ async fn a_read_past_its_budget_is_stopped_and_said_so() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn a_connection_that_sends_half_a_request_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = crate::agents::RealServer::start(|c| {
+        c.header_read_timeout = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let addr = server
+        .client
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/api")
+        .to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    // never finishing the headers: the server closes the connection (EOF or reset)
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        conn.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the server closed the connection");
+    let _ = read;
+    // a complete request on a new connection is answered as usual
+    assert_eq!(server.client.health().await.unwrap().status, "ok");
+}
