@@ -1,8 +1,8 @@
 //! The accept loop: plain HTTP/1.1 or TLS (rustls) connections served by hyper with the axum
 //! application, each connection knowing its peer's address (for the key-guessing throttle and
-//! the stream caps). Requests must send their headers within a timeout ([`HEADER_READ_TIMEOUT`] by default) (a client
-//! that opens a connection and sends nothing, or half a request, is disconnected instead of
-//! holding a file descriptor forever), and so must a TLS handshake. Shutdown stops accepting,
+//! the stream caps). A request's headers must arrive within a timeout ([`HEADER_READ_TIMEOUT`]
+//! by default; a client that sends half a request is disconnected instead of holding a file
+//! descriptor forever), and so must a TLS handshake. Shutdown stops accepting,
 //! lets requests in flight finish and closes idle connections.
 
 use std::net::SocketAddr;
