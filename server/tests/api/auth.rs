@@ -56,6 +56,17 @@ async fn key(app: &TestApp, name: &str, role: Role, queues: &[&str]) -> String {
         .key
 }
 
+/// A run of deployment `d` started with `key`; answers it (and asserts it was created).
+async fn start_run(app: &TestApp, d: &Value, key: &str) -> Value {
+    let path = format!(
+        "/api/deployments/{}/create_flow_run",
+        d["id"].as_str().unwrap()
+    );
+    let (status, _, run) = send(app, "POST", &path, Some(json!({})), Some(key)).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    run
+}
+
 /// Every route of the router, as (method, path) of the OpenAPI document built from it.
 fn every_route() -> Vec<(&'static str, String)> {
     let (_, doc) = routes::api().split_for_parts();
@@ -373,17 +384,7 @@ async fn an_agent_key_bound_to_a_queue_works_only_from_it() {
         Some(&admin),
     )
     .await;
-    let (_, _, run) = send(
-        &app,
-        "POST",
-        &format!(
-            "/api/deployments/{}/create_flow_run",
-            d["id"].as_str().unwrap()
-        ),
-        Some(json!({})),
-        Some(&admin),
-    )
-    .await;
+    let run = start_run(&app, &d, &admin).await;
     let cancel = json!({"state": {"type": "CANCELLED"}});
     let path = format!("/api/flow_runs/{}/set_state", run["id"].as_str().unwrap());
     let (status, _, body) = send(&app, "POST", &path, Some(cancel), Some(&agent)).await;
@@ -439,15 +440,7 @@ async fn monitors_see_no_secrets_and_only_admins_force_or_store_credentials() {
         "hunter2"
     );
 
-    let (status, _, run) = send(
-        &app,
-        "POST",
-        &format!("/api/deployments/{id}/create_flow_run"),
-        Some(json!({})),
-        Some(&operator),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run = start_run(&app, &d, &operator).await;
     let run_id = run["id"].as_str().unwrap();
     let force = json!({"state": {"type": "COMPLETED"}, "force": true});
     let set_state = format!("/api/flow_runs/{run_id}/set_state");
@@ -554,17 +547,7 @@ async fn a_run_token_serves_its_own_run_only_and_ends_with_it() {
     .await;
     let mut runs = Vec::new();
     for d in [&mine, &other] {
-        let (_, _, run) = send(
-            &app,
-            "POST",
-            &format!(
-                "/api/deployments/{}/create_flow_run",
-                d["id"].as_str().unwrap()
-            ),
-            Some(json!({})),
-            Some(&admin),
-        )
-        .await;
+        let run = start_run(&app, d, &admin).await;
         runs.push(run["id"].as_str().unwrap().to_string());
     }
     let (status, _, claimed) = send(
@@ -731,15 +714,7 @@ async fn writes_are_recorded_with_the_name_of_their_key() {
         Some(&deployer),
     )
     .await;
-    let id = d["id"].as_str().unwrap();
-    let (_, _, run) = send(
-        &app,
-        "POST",
-        &format!("/api/deployments/{id}/create_flow_run"),
-        Some(json!({})),
-        Some(&operator),
-    )
-    .await;
+    let run = start_run(&app, &d, &operator).await;
     let run_id = run["id"].as_str().unwrap();
     let cancel = json!({"state": {"type": "CANCELLED", "message": "not tonight"}});
     let (status, _, _) = send(
