@@ -40,6 +40,9 @@ impl Tls {
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, String> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        for (flag, file) in [("--tls-cert", cert), ("--tls-key", key)] {
+            std::fs::metadata(file).map_err(|e| format!("{flag} {}: {e}", file.display()))?;
+        }
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?
             .collect::<Result<_, _>>()
