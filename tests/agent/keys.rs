@@ -76,3 +76,50 @@ async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
     assert!(shown.starts_with("rgr_"), "{shown}");
     assert_ne!(shown, agent_key);
 }
+
+#[tokio::test]
+async fn an_agent_key_runs_flows_with_engines_inside_the_agent() {
+    let (_home, server, _) = start_server(&["--require-auth"]);
+    let out = std::process::Command::new(super::support::rigel_bin())
+        .args(["api-key", "create", "root", "--role", "admin", "--offline"])
+        .env("RIGEL_HOME", &server.home)
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = RigelClient::new(&server.api_url).with_api_key(&admin_key);
+    admin
+        .create_work_queue(&WorkQueueCreate {
+            name: "inside".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let agent_key = admin
+        .create_api_key(
+            &serde_json::from_value(serde_json::json!(
+                {"name": "box", "role": "agent", "queues": ["inside"]}
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .key;
+    let deployment = deploy(&admin, "inside", "echo \"inside the agent\"", None).await;
+    let created = run(&admin, deployment, serde_json::json!({})).await;
+    let _agent = AgentProcess::start_with(
+        &server,
+        "inside",
+        &["--heartbeat-seconds", "1", "--engine", "in-agent"],
+        &[("RIGEL_API_KEY", agent_key.as_str())],
+    );
+    let done = finished(&admin, created.id, 60).await;
+    assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
+    let lines = super::logs(&admin, created.id).await;
+    assert!(lines.iter().any(|l| l == "inside the agent"), "{lines:?}");
+}

@@ -11,8 +11,11 @@ pub enum Access {
     Public,
     /// Any valid key.
     AnyKey,
-    /// Reads: every role.
+    /// Reads: every role but `agent`.
     Read,
+    /// Reads an agent needs too: its queues, and the runs it holds with their deployments and
+    /// code (the handler refuses an `agent` key anything else).
+    ReadHeld,
     /// What agents do for themselves: register, heartbeat, claim, keep runs alive.
     Work,
     /// Reports on runs (states, logs, task runs): agents and engines, operators (cancel),
@@ -34,9 +37,10 @@ impl Access {
     /// The roles admitted (every role for `Public` and `AnyKey`).
     pub fn roles(self) -> &'static [Role] {
         match self {
-            Access::Public | Access::AnyKey | Access::Read => {
+            Access::Public | Access::AnyKey | Access::ReadHeld => {
                 &[Monitor, Agent, Operator, Deployer, Admin]
             }
+            Access::Read => &[Monitor, Operator, Deployer, Admin],
             Access::Work => &[Agent, Admin],
             Access::Report => &[Agent, Operator, Deployer, Admin],
             Access::StartRun => &[Operator, Deployer, Admin],

@@ -120,6 +120,35 @@ impl Caller {
         )))
     }
 
+    /// The id of an `agent` key (not a run's token), whose reach is the runs its agents hold.
+    pub fn agent_key(&self) -> Option<Uuid> {
+        match (&self.key, &self.run) {
+            (Some((id, _)), None) if self.role == Role::Agent => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// For an `agent` key: refuses what none of its agents holds (`what` names it), and answers
+    /// 404 for what doesn't exist. `held` looks it up for the key. Anyone else passes.
+    pub async fn check_held<F, Fut>(&self, what: &str, held: F) -> Result<(), ApiError>
+    where
+        F: FnOnce(Uuid) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<bool>, ApiError>>,
+    {
+        let Some(key) = self.agent_key() else {
+            return Ok(());
+        };
+        match held(key).await? {
+            None => Err(ApiError::NotFound(format!("{what} not found"))),
+            Some(true) => Ok(()),
+            Some(false) => Err(ApiError::Forbidden(format!(
+                "the agent key '{}' reaches only the runs its agents hold (and their deployments \
+                 and code); {what} is not one of them",
+                self.key_name().unwrap_or("-")
+            ))),
+        }
+    }
+
     /// Refuses a state proposal of an `agent` key that doesn't carry a claim token: an agent
     /// reports on the runs it holds, and the orchestration rules then check that the token is
     /// the run's (ABORT otherwise).

@@ -100,12 +100,18 @@ fn not_found(id: Uuid) -> ApiError {
 
 /// Registers a new agent. The queue is linked by id when it exists; the name is always kept so
 /// an agent can register before its queue is created.
-pub async fn register(db: &Db, spec: &AgentCreate, at: &Liveness) -> ApiResult<Agent> {
+/// `api_key_id` is the key it registered with (what an `agent` key may act on follows from it).
+pub async fn register(
+    db: &Db,
+    spec: &AgentCreate,
+    at: &Liveness,
+    api_key_id: Option<Uuid>,
+) -> ApiResult<Agent> {
     let now = to_micros(at.now);
     let row: AgentRow = sqlx::query_as(&format!(
         "INSERT INTO agent (id, name, work_queue_id, work_queue_name, hostname, pid, version,
-             started, last_heartbeat, runs_in_flight)
-         VALUES (?, ?, (SELECT id FROM work_queue WHERE name = ?), ?, ?, ?, ?, ?, ?, '[]')
+             started, last_heartbeat, runs_in_flight, api_key_id)
+         VALUES (?, ?, (SELECT id FROM work_queue WHERE name = ?), ?, ?, ?, ?, ?, ?, '[]', ?)
          RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -117,6 +123,7 @@ pub async fn register(db: &Db, spec: &AgentCreate, at: &Liveness) -> ApiResult<A
     .bind(&spec.version)
     .bind(now)
     .bind(now)
+    .bind(api_key_id)
     .fetch_one(&db.write)
     .await?;
     row.into_agent(at)

@@ -13,6 +13,7 @@ pub mod coalesce;
 pub mod deployments;
 pub mod flow_runs;
 pub mod flows;
+pub mod holdings;
 pub mod logs;
 pub mod maintenance;
 pub mod retention;

@@ -19,9 +19,9 @@ use crate::AppState;
 pub const ACCESS: &[Rule] = &[
     Rule::new("POST", "/agents/", Access::Work),
     Rule::new("POST", "/agents/{id}/heartbeat", Access::Work),
-    Rule::new("GET", "/agents/{id}", Access::Read),
+    Rule::new("GET", "/agents/{id}", Access::ReadHeld),
     Rule::new("POST", "/agents/filter", Access::Read),
-    Rule::new("DELETE", "/agents/{id}", Access::Admin),
+    Rule::new("DELETE", "/agents/{id}", Access::Work),
 ];
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,7 +43,8 @@ async fn register_agent(
     body.validate()?;
     caller.check_queue(&body.work_queue_name)?;
     let at = Liveness::from_config(&s.config);
-    let agent = agents::register(&s.db, &body, &at).await?;
+    let key = caller.key.as_ref().map(|(id, _)| *id);
+    let agent = agents::register(&s.db, &body, &at, key).await?;
     s.events
         .agent(agent.id, AgentChange::Registered, Some(&agent));
     Ok((StatusCode::CREATED, Json(agent)))
@@ -69,8 +70,14 @@ async fn agent_heartbeat(
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
 async fn get_agent(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Agent>> {
+    caller
+        .check_held("this agent", |key| {
+            crate::db::holdings::agent(&s.db, key, id)
+        })
+        .await?;
     let at = Liveness::from_config(&s.config);
     Ok(Json(agents::get(&s.db, id, &at).await?))
 }
@@ -95,6 +102,11 @@ async fn delete_agent(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
+    caller
+        .check_held("this agent", |key| {
+            crate::db::holdings::agent(&s.db, key, id)
+        })
+        .await?;
     agents::delete(&s.db, id).await?;
     s.events.agent(id, AgentChange::Deregistered, None);
     audit(&s, &caller, "agent.delete", Some(id), None).await;

@@ -23,14 +23,14 @@ use crate::AppState;
 /// Who may call each route of this module (see `crate::auth`).
 pub const ACCESS: &[Rule] = &[
     Rule::new("POST", "/blocks/", Access::Deploy),
-    Rule::new("GET", "/blocks/{id}", Access::Read),
+    Rule::new("GET", "/blocks/{id}", Access::ReadHeld),
     Rule::new("POST", "/blocks/filter", Access::Read),
     Rule::new("DELETE", "/blocks/{id}", Access::Admin),
     Rule::new("GET", "/blocks/default", Access::Read),
     Rule::new("POST", "/blocks/{id}/set_default", Access::Admin),
     Rule::new("POST", "/blocks/clear_default", Access::Admin),
     Rule::new("PUT", "/blocks/{id}/data/{key}", Access::Deploy),
-    Rule::new("GET", "/blocks/{id}/data/{key}", Access::Read),
+    Rule::new("GET", "/blocks/{id}/data/{key}", Access::ReadHeld),
 ];
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -89,8 +89,14 @@ async fn create_block(
     responses((status = 200, body = Block), (status = 404, body = ErrorBody)))]
 async fn get_block(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Block>> {
+    caller
+        .check_held("this block", |key| {
+            crate::db::holdings::block(&s.db, key, id)
+        })
+        .await?;
     Ok(Json(hidden(blocks::get(&s.db, id).await?)))
 }
 
@@ -181,9 +187,13 @@ async fn put_block_data(
         (status = 404, body = ErrorBody)))]
 async fn get_block_data(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath((id, key)): ApiPath<(Uuid, String)>,
 ) -> ApiResult<impl IntoResponse> {
     validate_storage_key(&key)?;
+    caller
+        .check_held("this block", |k| crate::db::holdings::block(&s.db, k, id))
+        .await?;
     let data = blocks::get_data(&s.db, id, &key).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], data))
 }

@@ -25,7 +25,7 @@ use crate::AppState;
 /// Who may call each route of this module (see `crate::auth`).
 pub const ACCESS: &[Rule] = &[
     Rule::new("POST", "/deployments/", Access::Deploy),
-    Rule::new("GET", "/deployments/{id}", Access::Read),
+    Rule::new("GET", "/deployments/{id}", Access::ReadHeld),
     Rule::new("GET", "/deployments/name/{flow}/{name}", Access::Read),
     Rule::new("POST", "/deployments/filter", Access::Read),
     Rule::new("POST", "/deployments/count", Access::Read),
@@ -145,6 +145,11 @@ async fn get_deployment(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
+    caller
+        .check_held("this deployment", |key| {
+            crate::db::holdings::deployment(&s.db, key, id)
+        })
+        .await?;
     Ok(Json(deployments::get(&s.db, id).await?.shown_to(&caller)))
 }
 

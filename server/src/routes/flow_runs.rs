@@ -27,11 +27,11 @@ use crate::AppState;
 /// Who may call each route of this module (see `crate::auth`).
 pub const ACCESS: &[Rule] = &[
     Rule::new("POST", "/flow_runs/", Access::StartRun),
-    Rule::new("GET", "/flow_runs/{id}", Access::Read),
+    Rule::new("GET", "/flow_runs/{id}", Access::ReadHeld),
     Rule::new("POST", "/flow_runs/filter", Access::Read),
     Rule::new("POST", "/flow_runs/count", Access::Read),
     Rule::new("DELETE", "/flow_runs/{id}", Access::Admin),
-    Rule::new("GET", "/flow_runs/{id}/states", Access::Read),
+    Rule::new("GET", "/flow_runs/{id}/states", Access::ReadHeld),
     Rule::new("POST", "/flow_runs/{id}/set_state", Access::Report),
     Rule::new("POST", "/flow_runs/set_states", Access::Report),
     Rule::new("POST", "/flow_runs/{id}/heartbeat", Access::Report),
@@ -120,6 +120,11 @@ async fn get_flow_run(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<FlowRun>> {
+    caller
+        .check_held("this flow run", |key| {
+            crate::db::holdings::run(&s.db, key, id)
+        })
+        .await?;
     Ok(Json(flow_runs::get(&s.db, id).await?.shown_to(&caller)))
 }
 
@@ -165,8 +170,14 @@ async fn delete_flow_run(
     responses((status = 200, body = Vec<RunState>), (status = 404, body = ErrorBody)))]
 async fn flow_run_states(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<RunState>>> {
+    caller
+        .check_held("this flow run", |key| {
+            crate::db::holdings::run(&s.db, key, id)
+        })
+        .await?;
     Ok(Json(flow_runs::history(&s.db, id).await?))
 }
 
@@ -185,6 +196,11 @@ async fn set_flow_run_state(
         caller.require(Role::Admin, "a forced state change")?;
     }
     caller.check_holds(body.claim_token)?;
+    caller
+        .check_held("this flow run", |key| {
+            crate::db::holdings::run(&s.db, key, id)
+        })
+        .await?;
     validate_state("state", &body.state)?;
     let (result, updated) =
         run_states::set_flow_run_state(&s.db, id, &body, s.now(), caller.actor()).await?;
@@ -236,6 +252,12 @@ async fn set_flow_run_states(
     for p in &body.proposals {
         caller.check_run(p.flow_run_id)?;
         caller.check_holds(p.claim_token)?;
+        let run = p.flow_run_id;
+        caller
+            .check_held("this flow run", |key| {
+                crate::db::holdings::run(&s.db, key, run)
+            })
+            .await?;
     }
     if body.proposals.len() > MAX_PROPOSALS {
         return Err(ApiError::invalid(
@@ -301,9 +323,16 @@ async fn set_flow_run_states(
     responses((status = 200, body = RunHeartbeatAnswer), (status = 404, body = ErrorBody)))]
 async fn flow_run_heartbeat(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RunHeartbeat>,
 ) -> ApiResult<Json<RunHeartbeatAnswer>> {
+    caller.check_run(id)?;
+    caller
+        .check_held("this flow run", |key| {
+            crate::db::holdings::run(&s.db, key, id)
+        })
+        .await?;
     Ok(Json(
         flow_runs::heartbeat(&s.db, id, body.claim_token, s.config.clock.clone()).await?,
     ))

@@ -35,8 +35,16 @@ async fn create_logs(
     ApiJson(body): ApiJson<Vec<LogCreate>>,
 ) -> ApiResult<(StatusCode, Json<LogBatchResult>)> {
     validate_log_batch(&body)?;
-    for record in &body {
-        caller.check_run(record.flow_run_id)?;
+    let mut runs: Vec<uuid::Uuid> = body.iter().map(|r| r.flow_run_id).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    for run in runs {
+        caller.check_run(run)?;
+        caller
+            .check_held("this flow run", |key| {
+                crate::db::holdings::run(&s.db, key, run)
+            })
+            .await?;
     }
     let count = logs::create_batch(&s.db, &body).await?;
     s.events.logs_posted(&body);

@@ -45,6 +45,12 @@ async fn create_task_run(
     ApiJson(body): ApiJson<TaskRunCreate>,
 ) -> ApiResult<(StatusCode, Json<TaskRun>)> {
     caller.check_run(body.flow_run_id)?;
+    let run = body.flow_run_id;
+    caller
+        .check_held("this flow run", |key| {
+            crate::db::holdings::run(&s.db, key, run)
+        })
+        .await?;
     if body.name.trim().is_empty() || body.name.chars().count() > 200 {
         return Err(FieldError::new("name", "must be 1-200 characters").into());
     }
@@ -100,6 +106,11 @@ async fn set_task_run_state(
     if caller.run.is_some() {
         caller.check_run(task_runs::get(&s.db, id).await?.flow_run_id)?;
     }
+    caller
+        .check_held("this task run", |key| {
+            crate::db::holdings::task_run(&s.db, key, id)
+        })
+        .await?;
     validate_state("state", &body.state)?;
     Ok(Json(task_runs::set_state(&s.db, id, &body, s.now()).await?))
 }

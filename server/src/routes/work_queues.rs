@@ -31,8 +31,8 @@ pub const MAX_PREFETCH_SECONDS: f64 = 24.0 * 3600.0;
 /// Who may call each route of this module (see `crate::auth`).
 pub const ACCESS: &[Rule] = &[
     Rule::new("POST", "/work_queues/", Access::Admin),
-    Rule::new("GET", "/work_queues/{id}", Access::Read),
-    Rule::new("GET", "/work_queues/name/{name}", Access::Read),
+    Rule::new("GET", "/work_queues/{id}", Access::ReadHeld),
+    Rule::new("GET", "/work_queues/name/{name}", Access::ReadHeld),
     Rule::new("PATCH", "/work_queues/{id}", Access::Operate),
     Rule::new("DELETE", "/work_queues/{id}", Access::Admin),
     Rule::new("POST", "/work_queues/filter", Access::Read),
@@ -91,9 +91,12 @@ async fn create_work_queue(
     responses((status = 200, body = WorkQueue), (status = 404, body = ErrorBody)))]
 async fn get_work_queue(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<WorkQueue>> {
-    Ok(Json(work_queues::get(&s.db, id).await?))
+    let q = work_queues::get(&s.db, id).await?;
+    caller.check_queue(&q.name)?;
+    Ok(Json(q))
 }
 
 #[utoipa::path(get, path = "/work_queues/name/{name}", tag = "work queues",
@@ -101,8 +104,10 @@ async fn get_work_queue(
     responses((status = 200, body = WorkQueue), (status = 404, body = ErrorBody)))]
 async fn get_work_queue_by_name(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<WorkQueue>> {
+    caller.check_queue(&name)?;
     Ok(Json(work_queues::get_by_name(&s.db, &name).await?))
 }
 
