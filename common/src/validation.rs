@@ -73,6 +73,34 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Most bytes of a run's or deployment's parameters (as JSON): they are copied into every run,
+/// and into every event and answer about it.
+pub const MAX_PARAMETERS_BYTES: usize = 256 * 1024;
+/// Most bytes of a parameter schema, a flow runner's config or a description.
+pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+
+/// Refuses a value whose JSON is longer than `max` bytes.
+pub fn json_at_most<T: serde::Serialize + ?Sized>(
+    field: &str,
+    value: &T,
+    max: usize,
+) -> Result<(), FieldError> {
+    let len = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if len > max {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must be at most {} KiB of JSON, got {} KiB",
+                max / 1024,
+                len.div_ceil(1024)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,32 +132,4 @@ mod tests {
             "schedule"
         );
     }
-}
-
-/// Most bytes of a run's or deployment's parameters (as JSON): they are copied into every run,
-/// and into every event and answer about it.
-pub const MAX_PARAMETERS_BYTES: usize = 256 * 1024;
-/// Most bytes of a parameter schema, a flow runner's config or a description.
-pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
-
-/// Refuses a value whose JSON is longer than `max` bytes.
-pub fn json_at_most<T: serde::Serialize + ?Sized>(
-    field: &str,
-    value: &T,
-    max: usize,
-) -> Result<(), FieldError> {
-    let len = serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if len > max {
-        return Err(FieldError::new(
-            field,
-            format!(
-                "must be at most {} KiB of JSON, got {} KiB",
-                max / 1024,
-                len.div_ceil(1024)
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -230,21 +230,6 @@ fn path_error(kind: &ErrorKind) -> ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nesting_counts_brackets_outside_strings() {
-        assert_eq!(nesting(b"{}"), 1);
-        assert_eq!(nesting(br#"{"a": [1, {"b": "[[[{{{"}]}"#), 3);
-        assert_eq!(nesting(br#"{"a": "\"[[", "b": [[]]}"#), 3);
-        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(nesting(deep.as_bytes()), 40);
-        assert!(parse_json::<serde_json::Value>(deep.as_bytes()).is_err());
-    }
-}
-
 /// The client's address, when the server knows it (served with connect info; not in-process).
 pub struct PeerAddr(pub Option<std::net::IpAddr>);
 
@@ -258,5 +243,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(nesting(b"{}"), 1);
+        assert_eq!(nesting(br#"{"a": [1, {"b": "[[[{{{"}]}"#), 3);
+        assert_eq!(nesting(br#"{"a": "\"[[", "b": [[]]}"#), 3);
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(nesting(deep.as_bytes()), 40);
+        assert!(parse_json::<serde_json::Value>(deep.as_bytes()).is_err());
     }
 }
