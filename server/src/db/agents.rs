@@ -130,18 +130,21 @@ pub async fn register(
 }
 
 /// Records a heartbeat in one statement; links the queue if it was created since registration.
+/// The heartbeat is stamped by `clock` when it is written, not when it arrived: one queued
+/// behind a slow write must not make a live agent look silent (its runs would be requeued).
 pub async fn heartbeat(
     db: &Db,
     id: Uuid,
     runs_in_flight: &[Uuid],
     at: &Liveness,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> ApiResult<Agent> {
-    let now = to_micros(at.now);
     let runs_in_flight = to_json(&runs_in_flight);
     let row: Option<AgentRow> = db
         .writer
         .run(move |conn| {
             Box::pin(async move {
+                let now = to_micros(clock.now());
                 Ok(sqlx::query_as(&format!(
                     "UPDATE agent SET last_heartbeat = ?, runs_in_flight = ?,
                          work_queue_id = COALESCE(work_queue_id,

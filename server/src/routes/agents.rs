@@ -61,7 +61,8 @@ async fn agent_heartbeat(
     ApiJson(body): ApiJson<AgentHeartbeat>,
 ) -> ApiResult<Json<Agent>> {
     let at = Liveness::from_config(&s.config);
-    let agent = agents::heartbeat(&s.db, id, &body.runs_in_flight, &at).await?;
+    let clock = s.config.clock.clone();
+    let agent = agents::heartbeat(&s.db, id, &body.runs_in_flight, &at, clock).await?;
     s.events.agent(id, AgentChange::Heartbeat, Some(&agent));
     Ok(Json(agent))
 }

@@ -277,3 +277,55 @@ async fn a_claim_whose_answer_was_lost_goes_back_to_the_queue_and_can_never_run_
     .await;
     assert_eq!(r["status"], "ABORT", "{r}");
 }
+
+#[tokio::test]
+async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
+    let (app, clock) = app().await;
+    let d = deployment(&app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let agent = register_agent(&app).await;
+    let (run, _) = claimed(&app, &d, &agent).await;
+    // a slow write holds the writer while the agent's heartbeat arrives
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let writer = app.state.db.writer.clone();
+    let stall = tokio::spawn(async move {
+        writer
+            .run(move |_conn| {
+                Box::pin(async move {
+                    let _ = started.send(());
+                    let _ = held.await;
+                    Ok(())
+                })
+            })
+            .await
+    });
+    running.await.unwrap();
+    let router = app.router.clone();
+    let hb = format!("/api/agents/{agent}/heartbeat");
+    let body = json!({ "runs_in_flight": [run["id"]] }).to_string();
+    let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
+    // wait until the heartbeat is queued behind the slow write, then let the stall outlast the
+    // time after which an agent counts as offline (120 s)
+    for _ in 0..500 {
+        if beat.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if app.state.limits.requests_in_progress() >= 1 {
+            break;
+        }
+    }
+    clock.advance(Duration::seconds(200));
+    release.send(()).unwrap();
+    stall.await.unwrap().unwrap();
+    let (s, a) = beat.await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let stats = reap_once(&app.state).await.unwrap();
+    assert_eq!(
+        stats.requeued, 0,
+        "the heartbeat counts from when it was written"
+    );
+    assert_eq!(state(&app, &run).await["type"], "PENDING");
+}
