@@ -43,8 +43,30 @@ pub struct StartArgs {
     /// On shutdown, seconds running flows may keep going before they are cancelled.
     #[arg(long, default_value_t = 30.0)]
     pub grace_seconds: f64,
+    /// A folder that flow files stored as local paths (`--flow-data file`) may be read from;
+    /// repeatable. Default: the folder the agent is started in.
+    #[arg(long = "allow-local-root", value_name = "FOLDER")]
+    pub allow_local_roots: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub engines: EngineArgs,
+}
+
+/// The folders local flow files may come from, canonical: those given, else the current one.
+fn local_roots(given: &[std::path::PathBuf]) -> CliResult<Vec<std::path::PathBuf>> {
+    let given = if given.is_empty() {
+        vec![std::env::current_dir()
+            .map_err(|e| CliError::failed(format!("cannot read the current folder: {e}")))?]
+    } else {
+        given.to_vec()
+    };
+    given
+        .iter()
+        .map(|dir| {
+            std::fs::canonicalize(dir).map_err(|e| {
+                CliError::invalid(format!("--allow-local-root {}: {e}", dir.display()))
+            })
+        })
+        .collect()
 }
 
 /// Where an agent runs its engines (`agent start` and `up`).
@@ -123,6 +145,7 @@ pub fn launch(client: &RigelClient) -> CliResult<EngineLaunch> {
         api_key: std::env::var("RIGEL_API_KEY")
             .ok()
             .filter(|k| !k.is_empty()),
+        local_roots: None,
     })
 }
 
@@ -140,6 +163,12 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
     }
     rigel_common::validation::validate_name("queue", &args.queue)
         .map_err(|e| CliError::invalid(e.to_string()))?;
+    let roots = local_roots(&args.allow_local_roots)?;
+    let mut launch = launch(&client)?;
+    launch.local_roots = Some(
+        std::env::join_paths(&roots)
+            .map_err(|e| CliError::invalid(format!("--allow-local-root: {e}")))?,
+    );
     let config = AgentConfig {
         queue: args.queue,
         name: args.name.unwrap_or_else(default_name),
@@ -148,7 +177,7 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
         heartbeat: heartbeat("heartbeat-seconds", args.heartbeat_seconds)?,
         grace: seconds("grace-seconds", args.grace_seconds)?,
         claim_wait_seconds: 10.0,
-        launch: launch(&client)?,
+        launch,
         engines: match args.engines.engine {
             EngineMode::Process => Engines::Process,
             EngineMode::InAgent => Engines::InAgent(EngineOptions {
@@ -157,6 +186,7 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
                     args.engines.engine_heartbeat_seconds,
                 )?,
                 code_cache: crate::config::code_cache(),
+                local_roots: Some(roots),
                 ..Default::default()
             }),
         },
@@ -226,10 +256,15 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         ),
         _ => None,
     };
+    // set by the agent that started this engine; an engine started by hand reads any path
+    let local_roots = std::env::var_os(rigel_agent::runner::LOCAL_ROOTS)
+        .filter(|v| !v.is_empty())
+        .map(|v| std::env::split_paths(&v).collect());
     let opts = EngineOptions {
         heartbeat: heartbeat("heartbeat-seconds", heartbeat_seconds)?,
         echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
         code_cache: crate::config::code_cache(),
+        local_roots,
         ..Default::default()
     };
     let outcome = match rigel_agent::runner::claim_from_stdin(id) {

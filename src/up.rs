@@ -46,6 +46,7 @@ pub async fn up(args: UpArgs) -> CliResult {
         prefetch_seconds: 10.0,
         heartbeat_seconds: 10.0,
         grace_seconds: 30.0,
+        allow_local_roots: Vec::new(),
         engines: args.engines,
     };
     let agent_result = agent_cmd::start(client, agent_args, stop).await;

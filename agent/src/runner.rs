@@ -20,6 +20,9 @@ use uuid::Uuid;
 
 use crate::process::FlowProcess;
 
+/// The engine's list of folders `file` flow data may come from (empty: anywhere).
+pub const LOCAL_ROOTS: &str = "RIGEL_LOCAL_ROOTS";
+
 /// What every engine process needs to reach the server.
 #[derive(Debug, Clone)]
 pub struct EngineLaunch {
@@ -27,6 +30,8 @@ pub struct EngineLaunch {
     pub program: PathBuf,
     pub api_url: String,
     pub api_key: Option<String>,
+    /// Folders `file` flow data may be read from, as a path list (`RIGEL_LOCAL_ROOTS`).
+    pub local_roots: Option<OsString>,
 }
 
 #[derive(Debug)]
@@ -168,6 +173,7 @@ pub fn start(
         .env("RIGEL_API_URL", &launch.api_url)
         .env("RIGEL_FLOW_RUN_ID", run_id.to_string())
         .env("RIGEL_CLAIM_TOKEN", claim_token.to_string())
+        .env(LOCAL_ROOTS, launch.local_roots.clone().unwrap_or_default())
         .env(CLAIM_ON_STDIN, "1")
         .process_group(0)
         .stdin(Stdio::piped())

@@ -253,3 +253,37 @@ async fn declared_defaults_and_file_names_reach_the_flow() {
         .unwrap();
     assert_eq!(run.parameters["name"], "world", "stored on the run");
 }
+
+/// Engine processes get the agent's allowed folders: a local flow file elsewhere is refused.
+#[tokio::test]
+async fn engine_processes_read_local_flow_files_only_from_allowed_folders() {
+    let (_home, server, client) = start_server(&[]);
+    let allowed = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for (dir, name) in [(allowed.path(), "inside"), (elsewhere.path(), "outside")] {
+        let file = dir.join(format!("{name}.sh"));
+        std::fs::write(&file, format!("echo {name}\n")).unwrap();
+        let spec: DeploymentCreate = serde_json::from_value(serde_json::json!({
+            "name": name, "flow_name": name,
+            "flow_data": {"encoding": "file", "blob": file.to_str().unwrap()},
+        }))
+        .unwrap();
+        let d = client.create_deployment(&spec).await.unwrap().0.id;
+        ids.push(run(&client, d, serde_json::json!({})).await.id);
+    }
+    let _agent = AgentProcess::start(
+        &server,
+        "default",
+        &["--allow-local-root", allowed.path().to_str().unwrap()],
+    );
+    let inside = finished(&client, ids[0], 30).await;
+    assert_eq!(inside.state.kind, StateType::Completed, "{:?}", inside.state);
+    let outside = finished(&client, ids[1], 30).await;
+    assert_eq!(outside.state.kind, StateType::Failed, "{:?}", outside.state);
+    assert!(outside
+        .state
+        .message
+        .unwrap_or_default()
+        .contains("--allow-local-root"));
+}

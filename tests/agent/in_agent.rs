@@ -27,7 +27,12 @@ async fn engines_inside_the_agent() {
     )
     .await;
     // (with a grace period of 1 s)
-    let mut agent = AgentProcess::start(&server, "default", &["--engine", "in-agent"]);
+    let root = work.path().to_str().unwrap();
+    let mut agent = AgentProcess::start(
+        &server,
+        "default",
+        &["--engine", "in-agent", "--allow-local-root", root],
+    );
 
     let r = run(&client, d, serde_json::json!({"name": "Marvin"})).await;
     let done = finished(&client, r.id, 30).await;
@@ -59,6 +64,22 @@ async fn engines_inside_the_agent() {
     assert!(logs(&client, r.id)
         .await
         .contains(&"from the working dir".to_string()));
+
+    // a local flow file outside the folders the agent allows is refused, with the reason
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("outside.sh");
+    std::fs::write(&outside, "echo should not run\n").unwrap();
+    let body = serde_json::json!({
+        "name": "outside", "flow_name": "outside",
+        "flow_data": {"encoding": "file", "blob": outside.to_str().unwrap()},
+    });
+    let spec: DeploymentCreate = serde_json::from_value(body).unwrap();
+    let outside = client.create_deployment(&spec).await.unwrap().0.id;
+    let r = run(&client, outside, serde_json::json!({})).await;
+    let done = finished(&client, r.id, 30).await;
+    assert_eq!(done.state.kind, StateType::Failed, "{:?}", done.state);
+    let why = done.state.message.unwrap_or_default();
+    assert!(why.contains("--allow-local-root"), "{why}");
 
     let r = run(&client, lost, serde_json::json!({})).await;
     let done = finished(&client, r.id, 30).await;

@@ -29,14 +29,26 @@ pub struct FlowCode {
 /// Relative paths (a `file` flow_data, a `local` block's folder) are taken from the runner's
 /// `working_dir` when the flow's processes get one (`flow`), as for an engine process running
 /// there.
+///
+/// A `file` flow_data must resolve (symlinks followed) inside one of `local_roots` when they are
+/// given: a deployment must not be able to make an agent read any file of its machine.
 pub async fn fetch(
     client: &RigelClient,
     flow_data: &FlowData,
     flow: &FlowProcess,
     cache: Option<&Path>,
+    local_roots: Option<&[PathBuf]>,
     mut private_dir: impl FnMut() -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<FlowCode> {
-    let code = fetch_stored(client, flow_data, flow, cache, &mut private_dir).await?;
+    let code = fetch_stored(
+        client,
+        flow_data,
+        flow,
+        cache,
+        local_roots,
+        &mut private_dir,
+    )
+    .await?;
     let deployed_name = flow_data
         .validate()
         .ok()
@@ -84,6 +96,7 @@ async fn fetch_stored(
     flow_data: &FlowData,
     flow: &FlowProcess,
     cache: Option<&Path>,
+    local_roots: Option<&[PathBuf]>,
     private_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<FlowCode> {
     let (name, bytes) = match flow_data.encoding {
@@ -145,6 +158,9 @@ async fn fetch_stored(
         }
         DataEncoding::File => {
             let path = flow.folder(Path::new(&flow_data.blob));
+            if let Some(roots) = local_roots {
+                allowed_local_file(&path, roots)?;
+            }
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("cannot read the flow file {}", path.display()))?;
             let name = path
@@ -243,9 +259,49 @@ fn sanitize(name: &str) -> String {
     }
 }
 
+/// Refuses a local flow file that does not resolve inside one of `roots` (canonical folders).
+fn allowed_local_file(path: &Path, roots: &[PathBuf]) -> anyhow::Result<()> {
+    let real = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot read the flow file {}", path.display()))?;
+    if roots.iter().any(|root| real.starts_with(root)) {
+        return Ok(());
+    }
+    let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    bail!(
+        "the flow file {} is outside the folders this agent reads flow files from ({}); start \
+         the agent with --allow-local-root FOLDER to allow its folder",
+        real.display(),
+        list.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_flow_files_must_resolve_inside_an_allowed_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("flows");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("ok.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.path().join("secret"), "x").unwrap();
+        let roots = vec![std::fs::canonicalize(&root).unwrap()];
+        allowed_local_file(&root.join("ok.sh"), &roots).unwrap();
+        let outside = allowed_local_file(&root.join("../secret"), &roots).unwrap_err();
+        assert!(
+            outside.to_string().contains("--allow-local-root"),
+            "{outside}"
+        );
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
+            assert!(
+                allowed_local_file(&root.join("link"), &roots).is_err(),
+                "links are followed"
+            );
+        }
+    }
 
     #[test]
     fn local_block_files_stay_inside_the_block_folder() {

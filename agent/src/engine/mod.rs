@@ -42,6 +42,9 @@ pub struct EngineOptions {
     /// Where the run's state proposals go when several engines share one sender (an agent
     /// running them inside itself); None: a call each.
     pub states: Option<StateShipper>,
+    /// Folders (canonical) a `file` flow_data must be in; `None`: anywhere (an engine started
+    /// by hand).
+    pub local_roots: Option<Vec<std::path::PathBuf>>,
 }
 
 impl Default for EngineOptions {
@@ -53,6 +56,7 @@ impl Default for EngineOptions {
             flow: FlowProcess::default(),
             logs: None,
             states: None,
+            local_roots: None,
         }
     }
 }
@@ -253,6 +257,7 @@ async fn execute_logged(
         &deployment.flow_data,
         &opts.flow,
         opts.code_cache.as_deref(),
+        opts.local_roots.as_deref(),
         &mut private_dir,
     )
     .await
