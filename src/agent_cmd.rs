@@ -180,7 +180,7 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
         launch,
         engines: match args.engines.engine {
             EngineMode::Process => Engines::Process,
-            EngineMode::InAgent => Engines::InAgent(EngineOptions {
+            EngineMode::InAgent => Engines::InAgent(Box::new(EngineOptions {
                 heartbeat: heartbeat(
                     "engine-heartbeat-seconds",
                     args.engines.engine_heartbeat_seconds,
@@ -188,7 +188,7 @@ pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationT
                 code_cache: crate::config::code_cache(),
                 local_roots: Some(roots),
                 ..Default::default()
-            }),
+            })),
         },
     };
     agent::run(client, config, shutdown).await.map_err(|e| {

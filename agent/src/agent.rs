@@ -54,7 +54,7 @@ pub enum Engines {
     /// Engines run inside the agent, with these options; each flow is still its own process
     /// group. Lighter (no engine process, one connection to the server), but runs in flight
     /// end with the agent: if it dies, the reaper marks them Crashed.
-    InAgent(EngineOptions),
+    InAgent(Box<EngineOptions>),
 }
 
 /// How long a nearly full agent waits for more free slots before claiming (see `run`).
@@ -383,7 +383,7 @@ fn start_run(
             });
         }
         Engines::InAgent(options) => {
-            let mut opts = options.clone();
+            let mut opts = EngineOptions::clone(options);
             opts.echo = prepared.stream_output;
             opts.flow = prepared.flow;
             opts.flow.guard = guard.cloned();
