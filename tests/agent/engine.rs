@@ -278,7 +278,12 @@ async fn engine_processes_read_local_flow_files_only_from_allowed_folders() {
         &["--allow-local-root", allowed.path().to_str().unwrap()],
     );
     let inside = finished(&client, ids[0], 30).await;
-    assert_eq!(inside.state.kind, StateType::Completed, "{:?}", inside.state);
+    assert_eq!(
+        inside.state.kind,
+        StateType::Completed,
+        "{:?}",
+        inside.state
+    );
     let outside = finished(&client, ids[1], 30).await;
     assert_eq!(outside.state.kind, StateType::Failed, "{:?}", outside.state);
     assert!(outside
