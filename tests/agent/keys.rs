@@ -5,8 +5,32 @@ use rigel_common::client::RigelClient;
 use rigel_common::state::StateType;
 use rigel_common::work_queue::WorkQueueCreate;
 
-use super::support::AgentProcess;
+use super::support::{AgentProcess, ServerProcess};
 use super::{deploy, finished, run, start_server};
+
+/// A client with an admin key made the way a first one is: offline, in the server's database.
+fn admin_of(server: &ServerProcess) -> RigelClient {
+    let out = std::process::Command::new(super::support::rigel_bin())
+        .args(["api-key", "create", "root", "--role", "admin", "--offline"])
+        .env("RIGEL_HOME", &server.home)
+        .env("RIGEL_API_URL", &server.api_url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    RigelClient::new(&server.api_url).with_api_key(&key)
+}
+
+/// An agent key bound to `queue`.
+async fn agent_key(admin: &RigelClient, name: &str, queue: &str) -> String {
+    let body = serde_json::json!({"name": name, "role": "agent", "queues": [queue]});
+    admin
+        .create_api_key(&serde_json::from_value(body).unwrap())
+        .await
+        .unwrap()
+        .key
+}
 
 #[tokio::test]
 async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
@@ -15,19 +39,7 @@ async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
     let denied = open.list_api_keys().await.unwrap_err();
     assert_eq!(denied.status(), Some(401), "{denied}");
 
-    let out = std::process::Command::new(super::support::rigel_bin())
-        .args(["api-key", "create", "root", "--role", "admin", "--offline"])
-        .env("RIGEL_HOME", &server.home)
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let admin = RigelClient::new(&server.api_url).with_api_key(&admin_key);
+    let admin = admin_of(&server);
     for name in ["gpu", "cpu"] {
         let body = WorkQueueCreate {
             name: name.into(),
@@ -35,16 +47,7 @@ async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
         };
         admin.create_work_queue(&body).await.unwrap();
     }
-    let agent_key = admin
-        .create_api_key(
-            &serde_json::from_value(serde_json::json!(
-                {"name": "gpu-agent", "role": "agent", "queues": ["gpu"]}
-            ))
-            .unwrap(),
-        )
-        .await
-        .unwrap()
-        .key;
+    let agent_key = agent_key(&admin, "gpu-agent", "gpu").await;
 
     // the flow shows the key it was given: its run's token, never the agent's key
     let deployment = deploy(&admin, "keyed", "echo \"key=$RIGEL_API_KEY\"", None).await;
@@ -80,19 +83,7 @@ async fn an_agent_key_bound_to_a_queue_runs_it_and_no_other() {
 #[tokio::test]
 async fn an_agent_key_runs_flows_with_engines_inside_the_agent() {
     let (_home, server, _) = start_server(&["--require-auth"]);
-    let out = std::process::Command::new(super::support::rigel_bin())
-        .args(["api-key", "create", "root", "--role", "admin", "--offline"])
-        .env("RIGEL_HOME", &server.home)
-        .env("RIGEL_API_URL", &server.api_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let admin = RigelClient::new(&server.api_url).with_api_key(&admin_key);
+    let admin = admin_of(&server);
     admin
         .create_work_queue(&WorkQueueCreate {
             name: "inside".into(),
@@ -100,16 +91,7 @@ async fn an_agent_key_runs_flows_with_engines_inside_the_agent() {
         })
         .await
         .unwrap();
-    let agent_key = admin
-        .create_api_key(
-            &serde_json::from_value(serde_json::json!(
-                {"name": "box", "role": "agent", "queues": ["inside"]}
-            ))
-            .unwrap(),
-        )
-        .await
-        .unwrap()
-        .key;
+    let agent_key = agent_key(&admin, "box", "inside").await;
     let deployment = deploy(&admin, "inside", "echo \"inside the agent\"", None).await;
     let created = run(&admin, deployment, serde_json::json!({})).await;
     let _agent = AgentProcess::start_with(

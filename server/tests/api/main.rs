@@ -133,6 +133,27 @@ impl TestApp {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// Holds the writer with a job of its own (running once this returns) until the returned
+    /// sender is used or dropped: every write waits behind it meanwhile.
+    pub async fn stall_writer(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let writer = self.state.db.writer.clone();
+        tokio::spawn(async move {
+            writer
+                .run(move |_conn| {
+                    Box::pin(async move {
+                        let _ = started.send(());
+                        let _ = held.await;
+                        Ok(())
+                    })
+                })
+                .await
+        });
+        running.await.unwrap();
+        release
+    }
+
     /// A deployment body with text flow data, for tests that don't care about storage.
     pub fn deployment_body(flow: &str, name: &str) -> Value {
         serde_json::json!({

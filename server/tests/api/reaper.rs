@@ -287,21 +287,7 @@ async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
     let agent = register_agent(&app).await;
     let (run, _) = claimed(&app, &d, &agent).await;
     // a slow write holds the writer while the agent's heartbeat arrives
-    let (release, held) = tokio::sync::oneshot::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel::<()>();
-    let writer = app.state.db.writer.clone();
-    let stall = tokio::spawn(async move {
-        writer
-            .run(move |_conn| {
-                Box::pin(async move {
-                    let _ = started.send(());
-                    let _ = held.await;
-                    Ok(())
-                })
-            })
-            .await
-    });
-    running.await.unwrap();
+    let release = app.stall_writer().await;
     let router = app.router.clone();
     let hb = format!("/api/agents/{agent}/heartbeat");
     let body = json!({ "runs_in_flight": [run["id"]] }).to_string();
@@ -319,7 +305,6 @@ async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
     }
     clock.advance(Duration::seconds(200));
     release.send(()).unwrap();
-    stall.await.unwrap().unwrap();
     let (s, a) = beat.await.unwrap();
     assert_eq!(s, StatusCode::OK, "{a}");
     let stats = reap_once(&app.state).await.unwrap();

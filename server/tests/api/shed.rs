@@ -7,27 +7,6 @@ use tower::ServiceExt;
 
 use crate::{assert_error, TestApp};
 
-/// Holds the writer (once this returns, its job is running) until the returned sender is used
-/// or dropped.
-async fn stall_writer(app: &TestApp) -> tokio::sync::oneshot::Sender<()> {
-    let (release, held) = tokio::sync::oneshot::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel::<()>();
-    let writer = app.state.db.writer.clone();
-    tokio::spawn(async move {
-        writer
-            .run(move |_conn| {
-                Box::pin(async move {
-                    let _ = started.send(());
-                    let _ = held.await;
-                    Ok(())
-                })
-            })
-            .await
-    });
-    running.await.unwrap();
-    release
-}
-
 /// Waits until `cond` holds (a request spawned elsewhere reached the point under test).
 async fn held(cond: impl Fn() -> bool) {
     for _ in 0..500 {
@@ -61,7 +40,7 @@ async fn past_the_requests_in_progress_a_request_is_answered_503_at_once() {
         c.run_services = false;
     })
     .await;
-    let release = stall_writer(&app).await;
+    let release = app.stall_writer().await;
     // a write that waits for the writer, in progress
     let router = app.router.clone();
     let pending = tokio::spawn(async move {
@@ -98,7 +77,7 @@ async fn past_the_body_bytes_in_progress_a_request_is_answered_503() {
         c.run_services = false;
     })
     .await;
-    let release = stall_writer(&app).await;
+    let release = app.stall_writer().await;
     let tag = "x".repeat(180);
     let body =
         json!({"name": "f", "tags": [tag, tag.clone() + "y", tag.clone() + "z"]}).to_string();
