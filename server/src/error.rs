@@ -84,6 +84,16 @@ impl From<FieldError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
+            // SQLITE_FULL: the disk (or the database's size limit) is full; writes resume as soon
+            // as space is freed, without a restart
+            if db.code().as_deref() == Some("13") {
+                return ApiError::Unavailable {
+                    message: "the database cannot grow: its disk is full. Nothing was written; \
+                              writes resume as soon as space is freed"
+                        .into(),
+                    problems: vec![db.message().to_string()],
+                };
+            }
             // SQLITE_INTERRUPT: a read stopped by its budget (see `db::DbOptions::read_budget`)
             if db.code().as_deref() == Some("9") {
                 return ApiError::BadRequest(format!(

@@ -223,10 +223,26 @@ impl Db {
         // roll it back, so later writes on it would never commit. From the task, the
         // `Transaction` is always built, and dropped (rolled back) if nobody waits for it.
         let write = self.write.clone();
-        tokio::spawn(async move { write.begin_with("BEGIN IMMEDIATE").await })
-            .await
-            .map_err(|e| ApiError::Internal(format!("beginning a write transaction failed: {e}")))?
-            .map_err(ApiError::from)
+        tokio::spawn(async move {
+            match write.begin_with("BEGIN IMMEDIATE").await {
+                // A transaction whose COMMIT failed (a full disk) leaves sqlx counting it open on
+                // the connection, and every later BEGIN on it fails: close that connection (the
+                // pool opens a fresh one) instead of failing every write until a restart.
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    tracing::warn!(
+                        "the write connection was left inside a failed transaction; reopening it"
+                    );
+                    if let Ok(conn) = write.acquire().await {
+                        let _ = conn.close().await;
+                    }
+                    write.begin_with("BEGIN IMMEDIATE").await
+                }
+                other => other,
+            }
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("beginning a write transaction failed: {e}")))?
+        .map_err(ApiError::from)
     }
 
     /// Finishes the queued writes, then closes every connection.

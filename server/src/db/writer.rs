@@ -346,7 +346,14 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         }
         let carry: Vec<Box<dyn Job>> = jobs.collect();
         let fatal = match fatal {
-            None => tx.commit().await.err().map(|e| e.to_string()),
+            None => match tx.commit().await {
+                Ok(()) => None,
+                Err(e) => {
+                    // a failed COMMIT (a full disk) leaves the connection's state unknown
+                    close = true;
+                    Some(e.to_string())
+                }
+            },
             Some(reason) => {
                 if let Err(e) = tx.rollback().await {
                     tracing::warn!(error = %e, "closing the write connection after a failed rollback");

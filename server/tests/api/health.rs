@@ -67,3 +67,41 @@ async fn health_probes_are_shared_by_the_calls_of_a_second() {
         after - before
     );
 }
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_503_and_they_resume_once_space_is_free() {
+    let app = TestApp::with_config(|c| c.run_services = false).await;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&app.state.db.write)
+        .await
+        .unwrap();
+    // the database may not grow any more, as on a full disk
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    let mut body = TestApp::deployment_body("big", "one");
+    body["description"] = serde_json::json!("x".repeat(60_000));
+    let (status, answer) = app.post("/api/deployments/", body.clone()).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("disk is full"));
+
+    sqlx::query("PRAGMA max_page_count = 1073741823")
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    let (status, answer) = app.post("/api/deployments/", body).await;
+    assert_eq!(status, StatusCode::CREATED, "no restart needed: {answer}");
+    let (status, _) = app
+        .post("/api/flows/", serde_json::json!({"name": "after"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
