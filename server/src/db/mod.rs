@@ -291,16 +291,23 @@ where
     sep.push_unseparated(")");
 }
 
-/// Appends `AND <tags column> ⊇ tags` for a JSON-array tags column.
+/// Appends `AND <tags column> ⊇ tags` for a JSON-array tags column: the row's tags found among
+/// the wanted ones must be all of them. Linear in the row's tags — the wanted list is one
+/// uncorrelated subquery, which SQLite builds into an index once per statement — where testing
+/// each wanted tag against the row's (a correlated subquery per tag) was quadratic.
 pub fn push_tags_superset(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, tags: &[String]) {
-    if tags.is_empty() {
+    let mut wanted: Vec<&String> = tags.iter().collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() {
         return;
     }
-    qb.push(" AND NOT EXISTS (SELECT 1 FROM json_each(")
-        .push_bind(to_json(&tags))
-        .push(") want WHERE want.value NOT IN (SELECT value FROM json_each(")
+    qb.push(" AND (SELECT count(DISTINCT have.value) FROM json_each(")
         .push(col)
-        .push(")))");
+        .push(") have WHERE have.value IN (SELECT value FROM json_each(")
+        .push_bind(to_json(&wanted))
+        .push("))) = ")
+        .push_bind(wanted.len() as i64);
 }
 
 /// What the database modules' tests share.

@@ -157,3 +157,50 @@ async fn bad_flow_input_is_rejected_naming_the_field() {
         "validation_error",
     );
 }
+
+#[tokio::test]
+async fn a_tag_filter_matches_flows_holding_every_tag_it_names() {
+    let app = TestApp::new().await;
+    for (name, tags) in [
+        ("all", json!(["b", "a", "c", "a"])),
+        ("some", json!(["a"])),
+        ("none", json!([])),
+    ] {
+        let (s, f) = app
+            .post("/api/flows/", json!({"name": name, "tags": tags}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{f}");
+    }
+    let names = |v: &serde_json::Value| {
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    // a tag named twice is wanted once; tags the flow has besides don't matter
+    let (_, found) = app
+        .post(
+            "/api/flows/filter",
+            json!({"flows": {"tags": {"all_": ["a", "b", "a"]}}}),
+        )
+        .await;
+    assert_eq!(names(&found), ["all"]);
+    let (_, found) = app
+        .post(
+            "/api/flows/filter",
+            json!({"flows": {"tags": {"all_": ["a"]}}}),
+        )
+        .await;
+    assert_eq!(names(&found), ["all", "some"]);
+    let (_, found) = app
+        .post(
+            "/api/flows/filter",
+            json!({"flows": {"tags": {"all_": ["a", "z"]}}}),
+        )
+        .await;
+    assert_eq!(names(&found), Vec::<String>::new());
+}
