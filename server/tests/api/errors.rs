@@ -262,3 +262,46 @@ async fn a_connection_that_sends_half_a_request_is_closed() {
     // a complete request on a new connection is answered as usual
     assert_eq!(server.client.health().await.unwrap().status, "ok");
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = crate::agents::RealServer::start(|c| {
+        c.header_read_timeout = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let addr = server
+        .client
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/api")
+        .to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    conn.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // the connection is kept alive: a second request on it is answered too
+    let mut answer = vec![0u8; 4096];
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_millis(50), conn.read(&mut answer)).await;
+    conn.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let n = conn.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "kept alive for a second request"
+    );
+    // then nothing more: the idle connection is closed by the server (EOF after the answer)
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        conn.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the server closed the idle connection")
+    .unwrap();
+}
