@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod metrics;
 pub mod notify;
 pub mod orchestration;
 pub mod routes;
@@ -129,6 +130,8 @@ pub struct AppState {
     pub limits: Arc<shed::Limits>,
     /// Deployments the scheduler could not plan, skipped until they change.
     pub failing_schedules: Arc<services::scheduler::FailingSchedules>,
+    /// Requests and claims counted for `GET /api/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -159,6 +162,7 @@ impl AppState {
             health: Default::default(),
             limits,
             failing_schedules: Default::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -176,25 +180,72 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let site = cross_site::SiteGuardLayer::new(state.config.site.clone());
     let limits = Arc::clone(&state.limits);
-    api.route(
-        "/api/openapi.json",
-        get(move || {
-            let doc = Arc::clone(&openapi);
-            async move { Json(doc.as_ref().clone()) }
-        }),
+    let metrics = Arc::clone(&state.metrics);
+    let app = api
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&openapi);
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route_layer(guard)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(routes::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(site)
+        .layer(shed::ShedLayer::new(limits, max_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::Internal("a request handler panicked".to_string()).into_response()
+            },
+        ))
+        // outermost, so shed, cross-site and panic answers count too; `Router::layer` wraps
+        // each route after routing, so both see the matched route's template
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::count_requests,
+        ));
+    with_request_spans(app)
+}
+
+/// Adds a `request` span per request (method, route template, status, latency), at debug level: it
+/// costs next to nothing unless `RIGEL_LOG=debug` (or `rigel_server=debug`) turns it on.
+/// Answers with a server error are logged at error level whatever the filter.
+fn with_request_spans(router: Router) -> Router {
+    use tower_http::trace::TraceLayer;
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str());
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    route,
+                    status = tracing::field::Empty,
+                )
+            })
+            .on_request(())
+            .on_response(
+                |response: &axum::http::Response<axum::body::Body>,
+                 latency: Duration,
+                 span: &tracing::Span| {
+                    let status = response.status().as_u16();
+                    span.record("status", status);
+                    tracing::debug!(
+                        status,
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "answered"
+                    );
+                },
+            )
+            .on_body_chunk(())
+            .on_eos(()),
     )
-    .route_layer(guard)
-    .method_not_allowed_fallback(routes::method_not_allowed)
-    .fallback(routes::not_found)
-    .with_state(state)
-    .layer(DefaultBodyLimit::max(max_body))
-    .layer(site)
-    .layer(shed::ShedLayer::new(limits, max_body))
-    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-        |_: Box<dyn std::any::Any + Send>| {
-            ApiError::Internal("a request handler panicked".to_string()).into_response()
-        },
-    ))
 }
 
 #[derive(Debug, thiserror::Error)]

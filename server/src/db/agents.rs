@@ -43,7 +43,7 @@ impl Liveness {
 
     /// The heartbeats (microseconds, inclusive bounds) that give `status`; `None` is unbounded.
     /// Must agree with [`Liveness::status`].
-    fn heartbeat_range(&self, status: AgentStatus) -> (Option<i64>, Option<i64>) {
+    pub(crate) fn heartbeat_range(&self, status: AgentStatus) -> (Option<i64>, Option<i64>) {
         let now = to_micros(self.now);
         let online_from = now.saturating_sub(self.stale_after_us);
         let stale_from = now.saturating_sub(self.offline_after_us);

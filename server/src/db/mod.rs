@@ -16,6 +16,7 @@ pub mod flows;
 pub mod holdings;
 pub mod logs;
 pub mod maintenance;
+pub mod metrics;
 pub mod retention;
 pub mod run_creations;
 pub mod run_defaults;

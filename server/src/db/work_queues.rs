@@ -264,6 +264,34 @@ async fn active_runs(conn: &mut SqliteConnection, id: Uuid) -> ApiResult<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// The backlog of the first `max` queues by name (for `GET /api/metrics`).
+pub async fn depths(
+    db: &Db,
+    now: DateTime<Utc>,
+    max: u32,
+) -> ApiResult<Vec<super::metrics::QueueDepth>> {
+    let mut conn = db.read.acquire().await?;
+    let rows: Vec<QueueRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM work_queue ORDER BY name LIMIT ?"
+    ))
+    .bind(i64::from(max))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut depths = Vec::with_capacity(rows.len());
+    for row in rows {
+        let queue = WorkQueue::try_from(row)?;
+        let mut qb = offered("SELECT COUNT(*)", &queue.filter, to_micros(now));
+        let (due,): (i64,) = qb.build_query_as().fetch_one(&mut *conn).await?;
+        let active = active_runs(&mut conn, queue.id).await?;
+        depths.push(super::metrics::QueueDepth {
+            name: queue.name,
+            due: u64::try_from(due).unwrap_or(0),
+            active,
+        });
+    }
+    Ok(depths)
+}
+
 /// The runs the queue would hand out now, without claiming them.
 pub async fn preview(
     db: &Db,

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Histogram;
 
 /// Most jobs committed together. Bounds the latency a job adds to the others of its batch.
 pub const MAX_BATCH: usize = 256;
@@ -52,8 +53,8 @@ pub struct Writer {
     stats: Arc<Stats>,
 }
 
-/// Counters of what the writer did, for tests and diagnostics.
-#[derive(Debug, Default)]
+/// Counters of what the writer did, for tests, diagnostics and `GET /api/metrics`.
+#[derive(Debug)]
 pub struct Stats {
     /// Transactions committed.
     pub batches: AtomicU64,
@@ -64,6 +65,24 @@ pub struct Stats {
     /// Why the last batch failed, until one commits again (a full disk, an I/O error).
     last_failure: std::sync::Mutex<Option<String>>,
     epoch: std::sync::OnceLock<std::time::Instant>,
+    /// Jobs per batch.
+    pub batch_jobs: Histogram,
+    /// How long each job waited in the queue before its batch began.
+    pub queue_wait: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            batches: AtomicU64::default(),
+            begin_failures: AtomicU64::default(),
+            batch_began_us: AtomicU64::default(),
+            last_failure: std::sync::Mutex::default(),
+            epoch: std::sync::OnceLock::default(),
+            batch_jobs: Histogram::new(crate::metrics::histogram::COUNTS),
+            queue_wait: Histogram::seconds(),
+        }
+    }
 }
 
 impl Stats {
@@ -121,6 +140,11 @@ impl Writer {
         &self.stats
     }
 
+    /// Jobs waiting for a batch now.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Runs `job` in the next batch and answers its result once the batch has committed.
     ///
     /// ```ignore
@@ -143,7 +167,11 @@ impl Writer {
         }
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Box::new(TypedJob { job, reply }))
+            .send(Box::new(TypedJob {
+                job,
+                reply,
+                queued: std::time::Instant::now(),
+            }))
             .await
             .map_err(|_| ApiError::Internal("the database writer has stopped".into()))?;
         answer.await.map_err(|_| {
@@ -176,11 +204,14 @@ trait Job: Send {
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran>;
     /// Answers without running (the batch could not start).
     fn fail(self: Box<Self>, reason: &str);
+    /// When it was sent to the writer.
+    fn queued(&self) -> std::time::Instant;
 }
 
 struct TypedJob<F, T> {
     job: F,
     reply: oneshot::Sender<ApiResult<T>>,
+    queued: std::time::Instant,
 }
 
 impl<F, T> Job for TypedJob<F, T>
@@ -189,7 +220,7 @@ where
     F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
 {
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran> {
-        let TypedJob { job, reply } = *self;
+        let TypedJob { job, reply, .. } = *self;
         Box::pin(async move {
             let result = job(conn).await;
             Ran {
@@ -208,6 +239,10 @@ where
 
     fn fail(self: Box<Self>, reason: &str) {
         let _ = self.reply.send(Err(lost_batch(reason)));
+    }
+
+    fn queued(&self) -> std::time::Instant {
+        self.queued
     }
 }
 
@@ -259,6 +294,13 @@ async fn run_writer(
 /// is only rolled back when sqlx next manages one. A raw `BEGIN` would find it still open.
 async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) -> Vec<Box<dyn Job>> {
     stats.began();
+    let began = std::time::Instant::now();
+    stats.batch_jobs.observe(jobs.len() as f64);
+    for job in &jobs {
+        stats
+            .queue_wait
+            .observe_duration(began.saturating_duration_since(job.queued()));
+    }
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => {

@@ -10,6 +10,7 @@ pub mod flow_runs;
 pub mod flows;
 pub mod health;
 pub mod logs;
+pub mod metrics;
 pub mod task_runs;
 pub mod work_queues;
 
@@ -38,6 +39,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         "/api",
         OpenApiRouter::new()
             .merge(health::router())
+            .merge(metrics::router())
             .merge(flows::router())
             .merge(deployments::router())
             .merge(blocks::router())
@@ -55,6 +57,7 @@ pub fn api() -> OpenApiRouter<AppState> {
 pub fn rules() -> impl Iterator<Item = &'static Rule> {
     [
         health::ACCESS,
+        metrics::ACCESS,
         flows::ACCESS,
         deployments::ACCESS,
         blocks::ACCESS,

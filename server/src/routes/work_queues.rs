@@ -249,8 +249,10 @@ async fn claim_runs(
     loop {
         let now = s.now();
         let due = now + prefetch;
+        let began = Instant::now();
         let mut claimed =
             work_queues::claim(&s.db, id, body.agent_id, body.limit, due, now).await?;
+        s.metrics.record_claim(began.elapsed(), claimed.len());
         for c in &mut claimed {
             c.run_token = Some(s.auth.run_tokens.mint(c.flow_run.id, c.claim_token));
         }
