@@ -1,6 +1,7 @@
 //! `rigel agent …` and the hidden `rigel engine run`.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use clap::{Args, Subcommand};
 use rigel_agent::agent::{self, AgentConfig, Engines};
@@ -267,6 +268,8 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         local_roots,
         ..Default::default()
     };
+    // the run's id on every message of this engine process, as in the agent's own
+    let span = tracing::info_span!("run", run = %id);
     let outcome = match rigel_agent::runner::claim_from_stdin(id) {
         Some(claim) => {
             engine::execute_run(
@@ -277,9 +280,14 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
                 &opts,
                 signal_token(),
             )
+            .instrument(span)
             .await?
         }
-        None => engine::execute(client, id, token, &opts, signal_token()).await?,
+        None => {
+            engine::execute(client, id, token, &opts, signal_token())
+                .instrument(span)
+                .await?
+        }
     };
     outcome_result(&outcome)
 }

@@ -14,7 +14,7 @@ pub async fn offers(client: &RigelClient, run: &FlowRun) -> Option<Vec<QueueOffe
     match client.run_work_queues(run.id).await {
         Ok(offers) => Some(offers),
         Err(e) => {
-            tracing::debug!("cannot read the work queues of run {}: {e}", run.id);
+            tracing::debug!(run = %run.id, error = %e, "cannot read the work queues of the run");
             None
         }
     }

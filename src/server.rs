@@ -228,11 +228,11 @@ pub fn raise_open_files_limit() {
     match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => {
             if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                tracing::warn!("cannot raise the open-files limit from {soft} to {hard}: {e}");
+                tracing::warn!(soft, hard, error = %e, "cannot raise the open-files limit");
             }
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!("cannot read the open-files limit: {e}"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-files limit"),
     }
 }
 

@@ -15,6 +15,7 @@ use rigel_common::state::StateType;
 use rigel_common::work_queue::{ClaimRequest, ClaimedRun};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
@@ -81,16 +82,17 @@ pub async fn run(
         return Ok(());
     };
     tracing::info!(
-        "agent '{}' ({agent_id}) is taking runs from work queue '{}' (at most {} at a time)",
-        config.name,
-        queue.name,
-        config.limit
+        agent = %config.name,
+        id = %agent_id,
+        queue = %queue.name,
+        limit = config.limit,
+        "taking runs from the work queue"
     );
     // engines inside the agent: a guard stops their flows should the agent die
     let (guard, guard_process) = match &config.engines {
         Engines::InAgent(_) => Guard::start(&config.launch.program)
             .inspect_err(|e| {
-                tracing::warn!("cannot start the flow guard ({e}); if this agent dies, its flows will keep running");
+                tracing::warn!(error = %e, "cannot start the flow guard; if this agent dies, its flows will keep running");
             })
             .ok(),
         Engines::Process => None,
@@ -190,7 +192,7 @@ pub async fn run(
                     }
                     ClaimRefusal::QueueNotFound | ClaimRefusal::Other => {}
                 }
-                tracing::warn!("claiming runs failed: {e}; retrying in {backoff}");
+                tracing::warn!(error = %e, retry_in = %backoff, "claiming runs failed; retrying");
                 if !backoff.wait(&shutdown).await {
                     break;
                 }
@@ -205,7 +207,7 @@ pub async fn run(
     }
     heartbeat.abort();
     let _ = client.delete_agent(identity.current().await).await;
-    tracing::info!("agent '{}' stopped", config.name);
+    tracing::info!(agent = %config.name, "agent stopped");
     Ok(())
 }
 
@@ -240,7 +242,7 @@ impl Identity {
                 Ok(Some(fresh)) => *id = fresh,
                 Ok(None) => {}
                 // the loop that noticed will notice again, and try again
-                Err(e) => tracing::error!("{e}"),
+                Err(e) => tracing::error!(error = %e, "cannot register the agent again"),
             }
         }
     }
@@ -268,7 +270,9 @@ async fn register(
                     "the server refused to register the agent: {e}"
                 ))
             }
-            Err(e) => tracing::warn!("cannot register the agent: {e}; retrying in {backoff}"),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = %backoff, "cannot register the agent; retrying")
+            }
         }
         if !backoff.wait(shutdown).await {
             return Ok(None);
@@ -308,7 +312,7 @@ async fn heartbeat_loop(
                     .replace(agent_id, &client, &config, &shutdown)
                     .await;
             }
-            Err(e) => tracing::warn!("heartbeat failed: {e}"),
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
         }
     }
 }
@@ -322,11 +326,15 @@ fn start_run(
     runs: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) {
-    tracing::info!(
-        "claimed flow run '{}' ({})",
-        claimed.flow_run.name,
-        claimed.flow_run.id
+    // every message about this run, from here or its engine inside the agent, carries its id
+    let span = tracing::info_span!(
+        "run",
+        run = %claimed.flow_run.id,
+        name = %claimed.flow_run.name,
+        deployment = %claimed.deployment.as_ref().map_or("", |d| d.name.as_str()),
     );
+    let _in_span = span.enter();
+    tracing::info!("claimed flow run");
     // what an engine process reads first instead of asking the server
     let claim_json = match &config.engines {
         Engines::Process => serde_json::to_vec(&claimed).ok(),
@@ -355,42 +363,53 @@ fn start_run(
     let prepared = match prepared {
         Ok(p) => p,
         Err(e) => {
-            runs.spawn(async move { fail_to_start(&client, &run, token, &e).await });
+            runs.spawn(
+                async move { fail_to_start(&client, &run, token, &e).await }
+                    .instrument(span.clone()),
+            );
             return;
         }
     };
     match &config.engines {
         Engines::Process => {
             let child = runner::start(&config.launch, &prepared, run.id, token);
-            runs.spawn(async move {
-                let mut child = match child {
-                    Ok(c) => c,
-                    Err(e) => return fail_to_start(&client, &run, token, &e).await,
-                };
-                in_flight.add();
-                if let Some(mut stdin) = child.stdin.take() {
-                    // on the side, so an engine that never reads it cannot hold up its watch
-                    // (it then asks the server instead)
-                    tokio::spawn(async move {
-                        use tokio::io::AsyncWriteExt;
-                        let bytes = claim_json.unwrap_or_default();
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(30), stdin.write_all(&bytes))
-                                .await;
-                    });
+            runs.spawn(
+                async move {
+                    let mut child = match child {
+                        Ok(c) => c,
+                        Err(e) => return fail_to_start(&client, &run, token, &e).await,
+                    };
+                    in_flight.add();
+                    if let Some(mut stdin) = child.stdin.take() {
+                        // on the side, so an engine that never reads it cannot hold up its watch
+                        // (it then asks the server instead)
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let bytes = claim_json.unwrap_or_default();
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(30),
+                                stdin.write_all(&bytes),
+                            )
+                            .await;
+                        });
+                    }
+                    watch_engine_process(&client, &run, token, child, cancel_at).await;
                 }
-                watch_engine_process(&client, &run, token, child, cancel_at).await;
-            });
+                .instrument(span.clone()),
+            );
         }
         Engines::InAgent(options) => {
             let mut opts = EngineOptions::clone(options);
             opts.echo = prepared.stream_output;
             opts.flow = prepared.flow;
             opts.flow.guard = guard.cloned();
-            runs.spawn(async move {
-                in_flight.add();
-                run_engine_here(client, run, deployment, token, opts, cancel_at).await;
-            });
+            runs.spawn(
+                async move {
+                    in_flight.add();
+                    run_engine_here(client, run, deployment, token, opts, cancel_at).await;
+                }
+                .instrument(span.clone()),
+            );
         }
     }
 }
@@ -434,17 +453,13 @@ async fn watch_engine_process(
     mut child: tokio::process::Child,
     cancel_at: impl std::future::Future<Output = ()>,
 ) {
-    tracing::info!(
-        "flow run '{}' started as process {}",
-        run.name,
-        child.id().unwrap_or_default()
-    );
+    tracing::info!(pid = child.id().unwrap_or_default(), "started as a process");
     let mut shutting_down = false;
     let status = tokio::select! {
         s = child.wait() => s,
         () = cancel_at => {
             shutting_down = true;
-            tracing::warn!("flow run '{}' still running after the grace period; cancelling it", run.name);
+            tracing::warn!("still running after the grace period; cancelling it");
             stop_group(&mut child, Duration::from_secs(15))
                 .await
                 .ok_or_else(|| std::io::Error::other("the engine process could not be waited for"))
@@ -452,7 +467,7 @@ async fn watch_engine_process(
     };
     if status.as_ref().is_ok_and(std::process::ExitStatus::success) {
         // the engine exits 0 only after reporting Completed to the server
-        tracing::info!("flow run '{}' finished: Completed", run.name);
+        tracing::info!(state = "Completed", "finished");
         return;
     }
     let how = status.as_ref().map_or_else(|e| e.to_string(), describe);
@@ -484,17 +499,17 @@ async fn run_engine_here(
     opts: EngineOptions,
     cancel_at: impl std::future::Future<Output = ()>,
 ) {
-    tracing::info!("flow run '{}' started in the agent", run.name);
+    tracing::info!("started in the agent");
     let cancel = CancellationToken::new();
-    let name = run.name.clone();
     let mut engine = tokio::spawn({
         let (client, run, cancel) = (client.clone(), run.clone(), cancel.clone());
         async move { engine::execute_run(&client, run, deployment, Some(token), &opts, cancel).await }
+            .in_current_span()
     });
     let ended = tokio::select! {
         r = &mut engine => r,
         () = cancel_at => {
-            tracing::warn!("flow run '{name}' still running after the grace period; cancelling it");
+            tracing::warn!("still running after the grace period; cancelling it");
             cancel.cancel();
             // the engine stops its flow (SIGKILL 10 s after SIGTERM) and reports; an engine that
             // cannot report (the server is away) is not waited for forever
@@ -503,9 +518,9 @@ async fn run_engine_here(
                 Err(_) => {
                     engine.abort();
                     tracing::error!(
-                        "flow run '{name}': its engine did not finish within {}s of being cancelled; \
-                         leaving the run to the server's reaper",
-                        ENGINE_STOP.as_secs()
+                        within_seconds = ENGINE_STOP.as_secs(),
+                        "its engine did not finish after being cancelled; leaving the run to the \
+                         server's reaper"
                     );
                     return;
                 }
@@ -514,11 +529,11 @@ async fn run_engine_here(
     };
     let why = match ended {
         Ok(Ok(Outcome::Aborted(why))) => {
-            tracing::warn!("flow run '{name}' was not executed here: {why}");
+            tracing::warn!(why = %why, "not executed here");
             return;
         }
         Ok(Ok(Outcome::Completed)) => {
-            tracing::info!("flow run '{name}' finished: Completed");
+            tracing::info!(state = "Completed", "finished");
             return;
         }
         // reported by the engine — unless the server refused that report: make sure it ended
@@ -537,8 +552,9 @@ async fn drain(config: &AgentConfig, in_flight: &InFlight, runs: &mut JoinSet<()
     let n = in_flight.lock().map(|m| m.len()).unwrap_or(0);
     if n > 0 {
         tracing::info!(
-            "waiting up to {:.0}s for {n} running flow(s) to finish",
-            config.grace.as_secs_f64()
+            flows = n,
+            grace_seconds = config.grace.as_secs_f64(),
+            "waiting for running flows to finish"
         );
     }
     while runs.join_next().await.is_some() {}

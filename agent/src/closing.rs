@@ -35,7 +35,7 @@ pub(crate) async fn fail_to_start(
     token: Uuid,
     e: &RunnerError,
 ) {
-    tracing::error!("flow run '{}': {e}", run.name);
+    tracing::error!(error = %e, "cannot start the flow run");
     log_reason(
         client,
         run.id,
@@ -45,7 +45,7 @@ pub(crate) async fn fail_to_start(
     .await;
     let state = StateCreate::new(StateType::Failed).with_message(e.to_string());
     if let Err(e) = propose(client, None, run.id, Some(token), state).await {
-        tracing::error!("cannot report the failure of flow run '{}': {e}", run.name);
+        tracing::error!(error = %e, "cannot report the failure of the flow run");
     }
 }
 
@@ -60,13 +60,14 @@ pub(crate) async fn close_if_open(
 ) {
     match client.read_flow_run(run.id).await {
         Ok(now) if now.state.kind.is_terminal() => {
-            tracing::info!("flow run '{}' finished: {}", run.name, now.state.name);
+            tracing::info!(state = %now.state.name, "finished");
         }
         Ok(now) => {
             tracing::warn!(
-                "flow run '{}' was {} when its engine ended ({msg}); marking it {kind}",
-                run.name,
-                now.state.name
+                state = %now.state.name,
+                why = %msg,
+                marking = %kind,
+                "the run was still open when its engine ended"
             );
             let (lvl, what) = match kind {
                 StateType::Cancelled => (level::WARNING, "cancelled"),
@@ -76,12 +77,13 @@ pub(crate) async fn close_if_open(
             log_reason(client, run.id, lvl, &format!("Flow run {what}: {msg}")).await;
             let state = StateCreate::new(kind).with_message(msg);
             if let Err(e) = propose(client, None, run.id, Some(token), state).await {
-                tracing::error!("cannot report the end of flow run '{}': {e}", run.name);
+                tracing::error!(error = %e, "cannot report the end of the flow run");
             }
         }
         Err(e) => tracing::warn!(
-            "flow run '{}' ended ({msg}); cannot read its state: {e}",
-            run.name
+            why = %msg,
+            error = %e,
+            "the run's engine ended; cannot read its state"
         ),
     }
 }

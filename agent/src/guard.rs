@@ -47,7 +47,7 @@ impl Guard {
         tokio::spawn(async move {
             while let Some(line) = queue.recv().await {
                 if let Err(e) = pipe.write_all(line.as_bytes()).await {
-                    tracing::warn!("the flow guard stopped listening ({e}); flows of this agent will not be stopped if it dies");
+                    tracing::warn!(error = %e, "the flow guard stopped listening; flows of this agent will not be stopped if it dies");
                     return;
                 }
             }
@@ -115,7 +115,7 @@ fn stop_all(groups: &HashSet<i32>, grace: Duration) -> usize {
     if stopped == 0 {
         return 0;
     }
-    tracing::warn!("the agent went away; stopping its {stopped} flow(s)");
+    tracing::warn!(flows = stopped, "the agent went away; stopping its flows");
     for pgid in &left {
         let _ = killpg(Pid::from_raw(*pgid), Signal::SIGTERM);
     }

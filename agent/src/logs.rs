@@ -208,8 +208,8 @@ impl Pending {
         self.dropped += n;
         if before == 0 || before / 10_000 != self.dropped / 10_000 {
             tracing::warn!(
-                "dropped {} log records while the server was unreachable",
-                self.dropped
+                records = self.dropped,
+                "dropped log records while the server was unreachable"
             );
         }
     }
@@ -269,10 +269,10 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
             Some(e) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!("cannot send logs ({e}); keeping them and retrying");
+                    tracing::warn!(error = %e, "cannot send logs; keeping them and retrying");
                 }
                 if !open && failures > 5 {
-                    tracing::error!("giving up on {} log records", p.records.len());
+                    tracing::error!(records = p.records.len(), "giving up on log records");
                     p.settle(p.records.len());
                     return;
                 }
@@ -323,8 +323,10 @@ async fn deliver_per_run(
         };
         let why = error.as_ref().unwrap_or(refusal);
         tracing::warn!(
-            "the server refused {} log records of flow run {run}: {why}",
-            mine.len()
+            records = mine.len(),
+            run = %run,
+            why = %why,
+            "the server refused log records"
         );
         if matches!(client.read_flow_run(run).await, Err(e) if e.is_not_found()) {
             // runs deleted while running are rare; an agent that lives for months forgets them

@@ -64,7 +64,7 @@ async fn by_id(
             Err(e) if !e.is_transient() => return Err(anyhow::anyhow!("work queue {id}: {e}")),
             Err(e) => e,
         };
-        tracing::warn!("{e}; retrying in {backoff}");
+        tracing::warn!(error = %e, retry_in = %backoff, "cannot reach the work queue; retrying");
         if !backoff.wait(shutdown).await {
             return Ok(None);
         }
@@ -88,7 +88,7 @@ async fn ensure_named(
                 };
                 match client.create_work_queue(&body).await {
                     Ok(q) => {
-                        tracing::warn!("work queue '{name}' did not exist; created it (no filter: it offers every deployment's runs)");
+                        tracing::warn!(queue = %name, "the work queue did not exist; created it (no filter: it offers every deployment's runs)");
                         return Ok(Some(q));
                     }
                     // someone else created it meanwhile: read it
@@ -108,7 +108,7 @@ async fn ensure_named(
             Err(e) if !e.is_transient() => return Err(anyhow::anyhow!("work queue '{name}': {e}")),
             Err(e) => e,
         };
-        tracing::warn!("{e}; retrying in {backoff}");
+        tracing::warn!(error = %e, retry_in = %backoff, "cannot reach the work queue; retrying");
         if !backoff.wait(shutdown).await {
             return Ok(None);
         }
@@ -161,24 +161,26 @@ pub(crate) async fn wait_for_return(
 ) -> Option<WorkQueue> {
     let name = &deleted.name;
     tracing::warn!(
-        "work queue '{name}' ({}) was deleted; waiting for a work queue named '{name}' to take runs from",
-        deleted.id
+        queue = %name,
+        id = %deleted.id,
+        "the work queue was deleted; waiting for a work queue of that name to take runs from"
     );
     let mut backoff = Backoff::new();
     loop {
         match client.read_work_queue_by_name(name).await {
             Ok(q) => {
                 tracing::info!(
-                    "work queue '{name}' exists again ({}); taking runs from it",
-                    q.id
+                    queue = %name,
+                    id = %q.id,
+                    "the work queue exists again; taking runs from it"
                 );
                 return Some(q);
             }
             Err(e) if e.is_not_found() => {
-                tracing::debug!("still no work queue named '{name}'; looking again in {backoff}");
+                tracing::debug!(queue = %name, retry_in = %backoff, "still no work queue of that name; looking again");
             }
             Err(e) => {
-                tracing::warn!("cannot look for work queue '{name}': {e}; retrying in {backoff}")
+                tracing::warn!(queue = %name, error = %e, retry_in = %backoff, "cannot look for the work queue; retrying")
             }
         }
         if !backoff.wait(shutdown).await {

@@ -137,7 +137,7 @@ pub fn claim_from_stdin(id: Uuid) -> Option<ClaimedRun> {
     std::env::var_os(CLAIM_ON_STDIN)?;
     let mut bytes = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
-        tracing::warn!("cannot read the claim on standard input ({e}); reading the run instead");
+        tracing::warn!(error = %e, "cannot read the claim on standard input; reading the run instead");
         return None;
     }
     match serde_json::from_slice::<ClaimedRun>(&bytes) {
@@ -147,12 +147,13 @@ pub fn claim_from_stdin(id: Uuid) -> Option<ClaimedRun> {
             None
         }
         Err(e) if bytes.is_empty() => {
-            tracing::debug!("no claim on standard input ({e}); reading the run instead");
+            tracing::debug!(error = %e, "no claim on standard input; reading the run instead");
             None
         }
         Err(e) => {
             tracing::warn!(
-                "the claim on standard input is unreadable ({e}); reading the run instead"
+                error = %e,
+                "the claim on standard input is unreadable; reading the run instead"
             );
             None
         }

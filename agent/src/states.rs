@@ -85,12 +85,13 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Pending>) {
                 Ok(()) => continue,
                 Err((e, back)) => {
                     if matches!(e.status(), Some(404 | 405)) {
-                        tracing::warn!("the server has no set_states ({e}); sending state proposals one by one");
+                        tracing::warn!(error = %e, "the server has no set_states; sending state proposals one by one");
                         together = false;
                     } else {
                         tracing::debug!(
-                            "a set_states call for {} proposals failed ({e}); sending them one by one",
-                            back.len()
+                            proposals = back.len(),
+                            error = %e,
+                            "a set_states call failed; sending its proposals one by one"
                         );
                     }
                     proposals = back;

@@ -92,7 +92,7 @@ pub async fn serve(
                 Ok(conn) => conn,
                 Err(e) => {
                     // out of file descriptors, mostly: wait a little instead of spinning
-                    tracing::warn!("cannot accept a connection: {e}");
+                    tracing::warn!(error = %e, "cannot accept a connection");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -135,8 +135,8 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(
-            "requests still in flight after {} s; stopping anyway",
-            DRAIN.as_secs()
+            after_seconds = DRAIN.as_secs(),
+            "requests still in flight; stopping anyway"
         );
     }
     Ok(())

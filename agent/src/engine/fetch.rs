@@ -209,8 +209,9 @@ fn store_cached(cache: &Path, key: &str, bytes: &[u8]) -> Option<PathBuf> {
         Ok(path) => Some(path),
         Err(e) => {
             tracing::warn!(
-                "cannot keep flow code in the cache {}: {e}",
-                cache.display()
+                cache = %cache.display(),
+                error = %e,
+                "cannot keep flow code in the cache"
             );
             None
         }

@@ -140,7 +140,7 @@ pub(crate) async fn propose(
             Ok(r) => return Ok(r),
             Err(e) if e.is_transient() && attempts < 30 => {
                 attempts += 1;
-                tracing::warn!("cannot reach the server to report the run's state ({e}); retrying");
+                tracing::warn!(error = %e, "cannot reach the server to report the run's state; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
@@ -211,8 +211,8 @@ pub async fn execute_run(
         let r = propose(client, opts.states.as_ref(), run_id, token, state).await?;
         if r.status != SetStateStatus::Accept {
             tracing::warn!(
-                "the server did not accept the final state: {}",
-                r.details.reason.unwrap_or_default()
+                reason = r.details.reason.unwrap_or_default(),
+                "the server did not accept the final state"
             );
         }
     }
@@ -449,7 +449,7 @@ async fn heartbeat_loop(
                     return;
                 }
             }
-            Err(e) => tracing::warn!("heartbeat failed: {e}"),
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
         }
     }
 }

@@ -115,7 +115,7 @@ async fn set_task_state(client: &RigelClient, id: Uuid, state: StateCreate) {
         transition_id: None,
     };
     if let Err(e) = client.set_task_run_state(id, &body).await {
-        tracing::warn!("cannot report a task state: {e}");
+        tracing::warn!(error = %e, "cannot report a task state");
     }
 }
 

@@ -168,7 +168,7 @@ pub async fn reap_once(state: &AppState) -> Result<ReapStats, ServiceError> {
         // after the commit, as a client's records would be: a failure costs the line, not the state
         match crate::db::logs::create_batch(&state.db, &notes).await {
             Ok(_) => state.events.logs_posted(&notes),
-            Err(e) => tracing::warn!("cannot log why runs were reaped: {e}"),
+            Err(e) => tracing::warn!(error = %e, "cannot log why runs were reaped"),
         }
     }
     Ok(stats)
