@@ -10,8 +10,8 @@ use rigel_common::block::{validate_block_config, Block, BlockCreate, BlockType};
 use rigel_common::client::{RigelClient, Upserted};
 use rigel_common::deployment::{Deployment, DeploymentCreate};
 use rigel_common::flow_data::FlowData;
-use rigel_common::flowfile::{FlowFile, SpecError};
-use rigel_common::spec::{self, FlowDataMode, FlowStorage, ResolvedSpec, SpecDocument};
+use rigel_spec::flowfile::{FlowFile, SpecError};
+use rigel_spec::{self as spec, FlowDataMode, FlowStorage, ResolvedSpec, SpecDocument};
 
 use rigel_common::validation::validate_name;
 use serde::Serialize;

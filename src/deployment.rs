@@ -12,8 +12,8 @@ use rigel_common::filter::{AllFilter, AnyFilter};
 use rigel_common::flow::FlowCriteria;
 use rigel_common::flow_run::DeploymentRunCreate;
 use rigel_common::schedule::{CronSchedule, IntervalSchedule, RRuleSchedule, Schedule};
-use rigel_common::spec::FlowDataMode;
 use rigel_common::state::StateType;
+use rigel_spec::FlowDataMode;
 
 use crate::deploy_create::{create_all, CreateOptions};
 use crate::exit::{CliError, CliResult};
@@ -269,7 +269,7 @@ async fn run_deployment(client: &RigelClient, args: RunArgs, format: Format) -> 
     let d = resolve::deployment(client, &args.name).await?;
     let parameters = params::collect(args.params_json.as_deref(), &args.params)?;
     if let Some(schema) = &d.parameter_schema {
-        rigel_common::flowfile::check_parameter_values(schema, &parameters)
+        rigel_common::params::check_parameter_values(schema, &parameters)
             .map_err(|e| CliError::invalid(e.to_string()))?;
     }
     let scheduled_start_time = match (&args.start_in, &args.start_at) {
@@ -399,7 +399,7 @@ async fn execute(
     let d = resolve::deployment(client, name).await?;
     let parameters = params::collect(json, pairs)?;
     if let Some(schema) = &d.parameter_schema {
-        rigel_common::flowfile::check_parameter_values(schema, &parameters)
+        rigel_common::params::check_parameter_values(schema, &parameters)
             .map_err(|e| CliError::invalid(e.to_string()))?;
     }
     // created already PENDING, so no agent can claim it

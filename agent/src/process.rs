@@ -59,7 +59,7 @@ impl FlowProcess {
     /// environment it builds; an empty one means `python3`), else this process's.
     pub fn python(&self) -> OsString {
         match self.env.iter().rev().find(|(k, _)| k == "RIGEL_PYTHON") {
-            Some((_, v)) => rigel_common::flowfile::python_interpreter_from(Some(v.clone())),
+            Some((_, v)) => rigel_spec::flowfile::python_interpreter_from(Some(v.clone())),
             None => crate::python::python_interpreter(),
         }
     }

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-pub use rigel_common::flowfile::python_interpreter;
+pub use rigel_spec::flowfile::python_interpreter;
 
 /// The script that runs one flow: `python3 <bootstrap> <flow file> <flow name> [<params>]`.
 pub const BOOTSTRAP: &str = "_rigel_bootstrap.py";
@@ -134,7 +134,7 @@ pub fn start_error(python: &OsString, e: &std::io::Error) -> String {
 }
 
 /// Runs a Python deployment file once, with the bundled module, and returns what the
-/// collector wrote (see `rigel_common::spec::load_collected`). What the file prints goes to
+/// collector wrote (see `rigel_spec::load_collected`). What the file prints goes to
 /// this process's stderr. The error is a message for the user.
 pub async fn collect_deployments(file: &Path) -> Result<String, String> {
     let dir = tempfile::Builder::new()

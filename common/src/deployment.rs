@@ -406,7 +406,7 @@ impl DeploymentCreate {
                 return Err(FieldError::new("parameter_schema", "must be a JSON object"));
             }
             json_at_most("parameter_schema", schema, MAX_SETTINGS_BYTES)?;
-            crate::flowfile::check_parameter_values(schema, &self.parameters)?;
+            crate::params::check_parameter_values(schema, &self.parameters)?;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
-//! Everything the Rigel server, agent, CLI and TUI share: wire types, the error body, schedules,
-//! name validation and (feature `client`) the typed HTTP client.
+//! The Rigel API, shared by the server, agent, CLI and TUI: wire types, the error body,
+//! validation, schedules, parameter checks and (feature `client`) the typed HTTP client.
+//! Deployment specs and flow files are `rigel-spec`'s.
 
 pub mod agent;
 pub mod api_key;
@@ -15,11 +16,10 @@ pub mod filter;
 pub mod flow;
 pub mod flow_data;
 pub mod flow_run;
-pub mod flowfile;
 pub mod log;
 pub mod names;
+pub mod params;
 pub mod schedule;
-pub mod spec;
 pub mod state;
 pub mod task_run;
 pub mod validation;

@@ -158,7 +158,7 @@ impl<'de> Deserialize<'de> for Schedule {
         let serde_json::Value::Object(map) = value else {
             return Err(D::Error::custom(format!(
                 "schedule must be an object with one of `interval`, `cron` or `rrule`, not {}",
-                json_kind(&value)
+                crate::validation::json_kind(&value)
             )));
         };
         let present: Vec<&str> = KIND_KEYS
@@ -187,17 +187,6 @@ impl<'de> Deserialize<'de> for Schedule {
             _ => RRuleSchedule::deserialize(object).map(Schedule::RRule),
         };
         parsed.map_err(|e| D::Error::custom(format!("{kind} schedule: {e}")))
-    }
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 

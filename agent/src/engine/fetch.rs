@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context};
 use rigel_common::block::BlockType;
 use rigel_common::client::RigelClient;
 use rigel_common::flow_data::{content_key_hash, is_content_key_of, DataEncoding, FlowData};
-use rigel_common::flowfile::FlowFileKind;
+use rigel_spec::flowfile::FlowFileKind;
 
 use crate::process::FlowProcess;
 
@@ -147,7 +147,7 @@ async fn fetch_stored(
         }
         DataEncoding::Text => {
             let text = flow_data.blob.clone();
-            let name = if rigel_common::flowfile::has_top_level_flows(&text) {
+            let name = if rigel_spec::flowfile::has_top_level_flows(&text) {
                 "flow.yaml"
             } else if FlowFileKind::detect(Path::new("flow.py"), &text) == FlowFileKind::Python {
                 "flow.py"

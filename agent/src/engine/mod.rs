@@ -14,8 +14,8 @@ use anyhow::Context;
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::{Deployment, Parameters};
 use rigel_common::flow_run::FlowRun;
-use rigel_common::flowfile::{parse_flow_bytes, FlowDef, FlowFileKind};
 use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
+use rigel_spec::flowfile::{parse_flow_bytes, FlowDef, FlowFileKind};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -295,7 +295,7 @@ async fn execute_logged(
         (flow, file.source)
     };
     if let Some(schema) = &deployment.parameter_schema {
-        rigel_common::flowfile::check_parameters(schema, &run.parameters)
+        rigel_common::params::check_parameters(schema, &run.parameters)
             .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
     }
 

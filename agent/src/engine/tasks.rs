@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rigel_common::client::RigelClient;
-use rigel_common::flowfile::{FlowDef, TaskDef};
 use rigel_common::state::{SetState, StateCreate, StateType};
 use rigel_common::task_run::TaskRunCreate;
+use rigel_spec::flowfile::{FlowDef, TaskDef};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

@@ -487,7 +487,7 @@ fn union_tags(a: &[String], b: &[String]) -> Vec<String> {
 /// unknown names, the declared types and enums, every required one present.
 fn check_parameters(schema: Option<&serde_json::Value>, merged: &Parameters) -> ApiResult<()> {
     match schema {
-        Some(schema) => Ok(rigel_common::flowfile::check_parameters(schema, merged)?),
+        Some(schema) => Ok(rigel_common::params::check_parameters(schema, merged)?),
         None => Ok(()),
     }
 }

@@ -38,7 +38,7 @@ impl RunDefaults {
     /// The effective parameters of a run that gives `given`: declared defaults, the
     /// deployment's parameters, then `given`.
     pub fn run_parameters(&self, given: &Parameters) -> Parameters {
-        rigel_common::flowfile::effective_parameters(
+        rigel_common::params::effective_parameters(
             self.parameter_schema.as_ref(),
             &self.parameters,
             given,

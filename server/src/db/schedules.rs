@@ -52,7 +52,7 @@ impl RunTemplate {
         Self {
             deployment_id: d.id,
             flow_id: d.flow_id,
-            parameters: to_json(&rigel_common::flowfile::effective_parameters(
+            parameters: to_json(&rigel_common::params::effective_parameters(
                 d.parameter_schema.as_ref(),
                 &d.parameters,
                 &Default::default(),
@@ -206,7 +206,7 @@ impl ShortDeployment {
                     .map_err(|e| format!("corrupt parameter_schema: {e}"))?;
                 let given: Parameters = serde_json::from_str(&self.parameters)
                     .map_err(|e| format!("corrupt parameters: {e}"))?;
-                to_json(&rigel_common::flowfile::effective_parameters(
+                to_json(&rigel_common::params::effective_parameters(
                     Some(&schema),
                     &given,
                     &Parameters::new(),

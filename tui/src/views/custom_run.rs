@@ -11,7 +11,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use rigel_common::deployment::{validate_tags, Deployment, Parameters};
 use rigel_common::flow_run::DeploymentRunCreate;
-use rigel_common::flowfile::{check_parameter_values, check_parameters};
+use rigel_common::params::{check_parameter_values, check_parameters};
 use tui_input::Input;
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 //! A deployment's parameters as people read and type them: declared type, default, value.
 
 use rigel_common::deployment::Deployment;
-use rigel_common::flowfile::ParamType;
+use rigel_common::params::ParamType;
 use serde_json::Value;
 
 /// One parameter of a deployment.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::located::line_at;
 use super::params::{self, validate_param_name, ParamDef};
 use super::{FlowDef, FlowFile, FlowFileKind, SpecError};
-use crate::validation::validate_name;
+use rigel_common::validation::validate_name;
 
 /// The comment prefixes a rigel block may use.
 const PREFIXES: [&str; 2] = ["#", "//"];

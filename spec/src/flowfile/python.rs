@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::params::{validate_param_name, ParamDef};
 use super::{FlowDef, FlowFile, FlowFileKind, SpecError};
-use crate::validation::validate_name;
+use rigel_common::validation::validate_name;
 
 /// The reader script, run with `python3 -I -S -c`.
 const READER: &str = include_str!("read_flows.py");

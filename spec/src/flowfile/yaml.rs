@@ -9,8 +9,8 @@ use serde_norway::Value as Yaml;
 use super::located::{key, parse_field, LineIndex, Scope, Seg};
 use super::params::{self, validate_param_name, ParamDef};
 use super::{yaml_error, FlowDef, FlowFile, FlowFileKind, SpecError, TaskDef};
-use crate::spec::{self, SpecDocument};
-use crate::validation::{validate_name, FieldError};
+use crate::document::{self as spec, SpecDocument};
+use rigel_common::validation::{validate_name, FieldError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

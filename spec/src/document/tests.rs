@@ -3,8 +3,8 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
-use crate::block::BlockType;
-use crate::schedule::IntervalSchedule;
+use rigel_common::block::BlockType;
+use rigel_common::schedule::IntervalSchedule;
 
 fn parse(name: &str, text: &str) -> (Vec<SpecDocument>, Vec<SpecError>) {
     parse_spec_source(Path::new(name), text)
@@ -667,7 +667,7 @@ fn intervals_are_read_as_durations() {
         );
         assert!(errors.is_empty(), "{written}: {errors:#?}");
         match &specs[0].spec.schedule {
-            Some(crate::schedule::Schedule::Interval(i)) => assert_eq!(i.interval, seconds),
+            Some(rigel_common::schedule::Schedule::Interval(i)) => assert_eq!(i.interval, seconds),
             other => panic!("{written}: {other:?}"),
         }
     }

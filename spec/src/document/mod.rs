@@ -37,18 +37,19 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::block::{validate_block_config, BlockCreate};
-use crate::deployment::{
+use rigel_common::block::{validate_block_config, BlockCreate};
+use rigel_common::deployment::{
     validate_tags, DeploymentCreate, FlowRunnerSettings, FlowRunnerType, Parameters,
 };
-use crate::flow_data::{DataEncoding, FlowData};
+use rigel_common::flow_data::{DataEncoding, FlowData};
+use rigel_common::params::{check_parameter_values, check_parameters};
+
 use crate::flowfile::{
-    check_parameter_values, check_parameters, has_top_level_flows, json_error, key,
-    parse_flow_bytes, parse_flow_source, yaml_error, FlowDef, FlowFile, LineIndex, Scope, Seg,
-    SpecError,
+    has_top_level_flows, json_error, key, parse_flow_bytes, parse_flow_source, yaml_error, FlowDef,
+    FlowFile, LineIndex, Scope, Seg, SpecError,
 };
-use crate::schedule::Schedule;
-use crate::validation::{validate_name, FieldError};
+use rigel_common::schedule::Schedule;
+use rigel_common::validation::{validate_name, FieldError};
 
 /// How a deployment keeps its flow's code (the `flow_data` document's encoding).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

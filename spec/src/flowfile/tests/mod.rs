@@ -9,6 +9,7 @@ mod yaml_flows;
 use std::path::Path;
 
 use super::*;
+use rigel_common::params::{check_parameter_values, check_parameters, ParamType};
 
 fn parse(name: &str, text: &str) -> Result<FlowFile, Vec<SpecError>> {
     parse_flow_source(Path::new(name), text)

@@ -64,18 +64,16 @@ use std::path::{Path, PathBuf};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use params::{
-    check_parameter_values, check_parameters, effective_parameters, parameter_schema,
-    validate_param_name, ParamDef, ParamType,
-};
+pub use params::{parameter_schema, validate_param_name, ParamDef};
 pub use python::{python_interpreter, python_interpreter_from};
+use rigel_common::params::check_parameters;
 pub use runnable::{check_runnable, is_executable};
 
 pub(crate) use located::{json_error, key, yaml_error, LineIndex, Scope, Seg};
 
-use crate::deployment::Parameters;
-use crate::spec::SpecDocument;
-use crate::validation::FieldError;
+use crate::document::SpecDocument;
+use rigel_common::deployment::Parameters;
+use rigel_common::validation::FieldError;
 
 /// A problem in a flow file or a deployment spec: `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,13 +359,13 @@ fn one_or_many<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error
                 Value::String(s) => Ok(s),
                 other => Err(D::Error::custom(format!(
                     "needs lists task names, not {}",
-                    located::json_kind(&other)
+                    rigel_common::validation::json_kind(&other)
                 ))),
             })
             .collect(),
         other => Err(D::Error::custom(format!(
             "needs must be a task name or a list of task names, not {}",
-            located::json_kind(&other)
+            rigel_common::validation::json_kind(&other)
         ))),
     }
 }
@@ -382,7 +380,7 @@ fn string_map<'de, D: Deserializer<'de>>(de: D) -> Result<BTreeMap<String, Strin
             serde_json::Value::Bool(b) => Ok((k, b.to_string())),
             other => Err(D::Error::custom(format!(
                 "the value of {k} must be a string, not {}",
-                located::json_kind(&other)
+                rigel_common::validation::json_kind(&other)
             ))),
         })
         .collect()
