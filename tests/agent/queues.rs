@@ -130,7 +130,8 @@ async fn an_agent_started_with_a_queue_id_takes_that_queues_runs() {
     let agents = client.filter_agents(&AgentFilter::default()).await.unwrap();
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0].work_queue_name, "ops");
-    agent_says(&lines, "from work queue 'ops'", 5);
+    let line = agent_says(&lines, "taking runs from the work queue", 5);
+    assert!(line.contains("queue=ops"), "{line}");
 }
 
 /// The agent's queue is deleted: it says so and waits (without creating the queue again);
@@ -140,7 +141,8 @@ async fn an_agent_whose_queue_is_deleted_takes_runs_from_its_successor() {
     let (_home, server, client) = start_server(&[]);
     let d = deploy(&client, "hello", "#!/bin/sh\necho hello\n", None).await;
     let (_agent, lines) = watched_agent(&server, "q");
-    agent_says(&lines, "taking runs from work queue 'q'", 30);
+    let line = agent_says(&lines, "taking runs from the work queue", 30);
+    assert!(line.contains("queue=q "), "{line}");
     let first = run(&client, d, serde_json::json!({})).await;
     let done = finished(&client, first.id, 30).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
@@ -148,7 +150,7 @@ async fn an_agent_whose_queue_is_deleted_takes_runs_from_its_successor() {
     server.cli_ok(&["work-queue", "delete", "q", "-y"]);
     let line = agent_says(&lines, "was deleted", 30);
     assert!(
-        line.contains("waiting for a work queue named 'q'"),
+        line.contains("waiting for a work queue of that name") && line.contains("queue=q "),
         "{line}"
     );
     // deleting it was the operator's decision: the agent does not undo it
