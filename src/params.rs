@@ -1,6 +1,6 @@
 //! Parsing what people type on the command line: `-p name=value`, durations, times.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use rigel_common::deployment::Parameters;
 
 use crate::exit::{CliError, CliResult};
@@ -42,35 +42,14 @@ pub fn collect(params_json: Option<&str>, pairs: &[String]) -> CliResult<Paramet
     Ok(out)
 }
 
-/// A duration as [`rigel_common::duration::parse_seconds`] reads it (`90`, `10m`, `1h30m`,
-/// `PT1H`), to the millisecond.
+/// A delay (`90`, `10m`, `1h30m`, `PT1H`): [`rigel_common::when::parse_delay`].
 pub fn parse_duration(s: &str) -> CliResult<chrono::Duration> {
-    let seconds = rigel_common::duration::parse_seconds(s).map_err(CliError::invalid)?;
-    if seconds < 0.0 {
-        return Err(CliError::invalid(format!("'{s}' is negative")));
-    }
-    chrono::Duration::try_milliseconds((seconds * 1000.0).round() as i64)
-        .ok_or_else(|| CliError::invalid(format!("'{s}' is too long")))
+    rigel_common::when::parse_delay(s).map_err(CliError::invalid)
 }
 
-/// An RFC 3339 time, or `YYYY-MM-DD HH:MM[:SS]` / `YYYY-MM-DDTHH:MM[:SS]` read as UTC.
+/// A time (RFC 3339, or `YYYY-MM-DD HH:MM` in UTC): [`rigel_common::when::parse_time`].
 pub fn parse_time(s: &str) -> CliResult<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(CliError::invalid(format!(
-        "'{s}' is not a time: use RFC 3339 (2026-05-01T09:00:00+02:00) or 'YYYY-MM-DD HH:MM' (UTC)"
-    )))
+    rigel_common::when::parse_time(s).map_err(CliError::invalid)
 }
 
 #[cfg(test)]
@@ -93,28 +72,5 @@ mod tests {
         assert_eq!(merged["a"], 1);
         assert_eq!(merged["b"], 3);
         assert!(collect(Some("[1]"), &[]).is_err());
-    }
-
-    #[test]
-    fn durations_and_times() {
-        assert_eq!(parse_duration("10m").unwrap().num_seconds(), 600);
-        assert_eq!(parse_duration("1h30m").unwrap().num_seconds(), 5400);
-        assert_eq!(parse_duration("90").unwrap().num_seconds(), 90);
-        assert_eq!(parse_duration("2d").unwrap().num_seconds(), 172_800);
-        assert_eq!(parse_duration("PT1H").unwrap().num_seconds(), 3600);
-        for bad in ["", "x", "10y", "m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            parse_time("2026-05-01 09:00").unwrap().to_rfc3339(),
-            "2026-05-01T09:00:00+00:00"
-        );
-        assert_eq!(
-            parse_time("2026-05-01T09:00:00+02:00")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-05-01T07:00:00+00:00"
-        );
-        assert!(parse_time("tomorrow").is_err());
     }
 }

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod api_key;
 pub mod backfill;
+pub mod backoff;
 pub mod block;
 #[cfg(feature = "client")]
 pub mod client;
@@ -23,6 +24,7 @@ pub mod schedule;
 pub mod state;
 pub mod task_run;
 pub mod validation;
+pub mod when;
 pub mod work_queue;
 
 use serde::{Deserialize, Serialize};
