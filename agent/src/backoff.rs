@@ -1,32 +1,28 @@
-//! The agent's retry pacing: how long to wait before asking the server again.
+//! The agent's retry pacing: [`rigel_common::backoff::Backoff`] from 0.5 s up to 30 s, each
+//! wait cut short by a shutdown.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-/// Capped exponential backoff for the agent's retry loops: 0.5 s, doubling up to 30 s.
-pub(crate) struct Backoff {
-    next: Duration,
-}
+pub(crate) struct Backoff(rigel_common::backoff::Backoff);
 
 impl Backoff {
-    const FIRST: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(30);
-
     pub(crate) fn new() -> Self {
-        Self { next: Self::FIRST }
+        Self(rigel_common::backoff::Backoff::new(
+            Duration::from_millis(500),
+            Duration::from_secs(30),
+        ))
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = Self::FIRST;
+        self.0.reset();
     }
 
     /// Sleeps the current delay and doubles it; false when `shutdown` came first.
     pub(crate) async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
         tokio::select! {
-            () = tokio::time::sleep(delay) => true,
+            () = tokio::time::sleep(self.0.next_delay()) => true,
             () = shutdown.cancelled() => false,
         }
     }
@@ -35,6 +31,6 @@ impl Backoff {
 /// The delay the next `wait` sleeps, as "0.5s".
 impl std::fmt::Display for Backoff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.1}s", self.next.as_secs_f64())
+        self.0.fmt(f)
     }
 }

@@ -4,6 +4,7 @@ use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
+use rigel_common::backoff::Backoff;
 use rigel_common::client::{ClientError, RigelClient};
 use rigel_common::log::{LogCreate, MAX_LOG_BATCH};
 use tokio::sync::{mpsc, oneshot};
@@ -218,6 +219,7 @@ impl Pending {
 async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
     let mut p = Pending::default();
     let mut failures = 0u32;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
     let mut open = true;
     loop {
         if p.records.is_empty() {
@@ -265,7 +267,10 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
             Err(e) => Some(e.to_string()),
         };
         match retry {
-            None => failures = 0,
+            None => {
+                failures = 0;
+                backoff.reset();
+            }
             Some(e) => {
                 failures += 1;
                 if failures == 1 {
@@ -276,7 +281,7 @@ async fn ship(client: RigelClient, mut rx: mpsc::Receiver<Shipment>) {
                     p.settle(p.records.len());
                     return;
                 }
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(10)))).await;
+                tokio::time::sleep(backoff.next_delay()).await;
                 // the server is away: keep the output flowing into the buffer, not the channel
                 open &= p.take_queued(&mut rx);
                 p.answer();

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use rigel_common::backoff::Backoff;
 use rigel_common::client::RigelClient;
 use rigel_common::deployment::{Deployment, Parameters};
 use rigel_common::flow_run::FlowRun;
@@ -129,7 +130,7 @@ pub(crate) async fn propose(
         claim_token: token,
         transition_id: Some(Uuid::now_v7()),
     };
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut attempts = 0;
     loop {
         let answer = match via {
@@ -140,9 +141,8 @@ pub(crate) async fn propose(
             Ok(r) => return Ok(r),
             Err(e) if e.is_transient() && attempts < 30 => {
                 attempts += 1;
-                tracing::warn!(error = %e, "cannot reach the server to report the run's state; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+                tracing::warn!(error = %e, retry_in = %backoff, "cannot reach the server to report the run's state; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => return Err(e.into()),
         }

@@ -15,6 +15,7 @@ use futures_util::Stream;
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
 
 use super::{ClientError, ClientResult, RigelClient};
+use crate::backoff::Backoff;
 use crate::event::{Event, EventFilter, EventKind};
 
 /// First wait before reconnecting after a failure; doubles up to [`MAX_BACKOFF`].
@@ -94,7 +95,8 @@ impl RigelClient {
             response: None,
             parser: SseParser::default(),
             ready: VecDeque::new(),
-            backoff: None,
+            wait: None,
+            backoff: Backoff::new(FIRST_BACKOFF, MAX_BACKOFF),
             done: false,
         };
         let inner = futures_util::stream::unfold(follower, |mut f| async move {
@@ -116,7 +118,8 @@ struct Follower {
     parser: SseParser,
     ready: VecDeque<Event>,
     /// Wait before the next connection attempt (none right after a success).
-    backoff: Option<Duration>,
+    wait: Option<Duration>,
+    backoff: Backoff,
     done: bool,
 }
 
@@ -130,7 +133,7 @@ impl Follower {
                 return None;
             }
             let Some(response) = self.response.as_mut() else {
-                if let Some(wait) = self.backoff {
+                if let Some(wait) = self.wait {
                     tokio::time::sleep(wait).await;
                 }
                 match self.connect().await {
@@ -152,7 +155,8 @@ impl Follower {
                         match raw.into_event() {
                             Ok(Some(e)) => {
                                 self.last_id = Some(e.id);
-                                self.backoff = None;
+                                self.wait = None;
+                                self.backoff.reset();
                                 self.ready.push_back(e);
                             }
                             // an event kind this client doesn't know: a newer server
@@ -171,7 +175,7 @@ impl Follower {
                     // the server ended the stream (shutdown, or this subscriber lagged):
                     // reconnect, not in a tight loop if it keeps doing so
                     self.response = None;
-                    self.backoff = Some(self.backoff.unwrap_or(FIRST_BACKOFF / 2));
+                    self.wait = Some(self.wait.unwrap_or(FIRST_BACKOFF / 2));
                 }
                 Err(source) => {
                     self.response = None;
@@ -187,10 +191,7 @@ impl Follower {
 
     /// Lengthens the wait before the next attempt.
     fn fail(&mut self) {
-        self.backoff = Some(match self.backoff {
-            None => FIRST_BACKOFF,
-            Some(b) => (b * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF),
-        });
+        self.wait = Some(self.backoff.next_delay());
     }
 
     async fn connect(&self) -> ClientResult<reqwest::Response> {

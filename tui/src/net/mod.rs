@@ -9,6 +9,7 @@ mod perform;
 use std::time::Duration;
 
 use chrono::Utc;
+use rigel_common::backoff::Backoff;
 use rigel_common::client::{ClientError, ClientResult, RigelClient};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
@@ -101,7 +102,7 @@ async fn refetch_loop(
     refresh_now: std::sync::Arc<Notify>,
     news: mpsc::Sender<Msg>,
 ) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), refresh.max(Duration::from_secs(1)));
     // the server's words for a refused key, while it stays refused
     let mut refused: Option<String> = None;
     loop {
@@ -117,7 +118,7 @@ async fn refetch_loop(
         };
         let wait = match fetched {
             Ok(snapshot) => {
-                backoff = Duration::from_secs(1);
+                backoff.reset();
                 refused = None;
                 // indexing 10 000 deployments takes a moment: keep it off the async threads
                 let store =
@@ -138,9 +139,7 @@ async fn refetch_loop(
                 if news.send(msg).await.is_err() {
                     return;
                 }
-                let wait = backoff.min(refresh);
-                backoff = (backoff * 2).min(refresh);
-                wait
+                backoff.next_delay()
             }
         };
         tokio::select! {
