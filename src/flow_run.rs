@@ -3,14 +3,14 @@
 use std::collections::{HashMap, HashSet};
 
 use clap::{Args, Subcommand};
-use rigel_common::client::RigelClient;
+use rigel_common::client::{Cancellation, RigelClient};
 use rigel_common::deployment::{DeploymentCriteria, DeploymentFilter};
 use rigel_common::filter::AnyFilter;
 use rigel_common::flow::{FlowCriteria, FlowFilter};
 use rigel_common::flow_run::{
     FlowRun, FlowRunCount, FlowRunCriteria, FlowRunFilter, FlowRunSort, StateCriteria,
 };
-use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
+use rigel_common::state::StateType;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -358,31 +358,15 @@ async fn inspect(client: &RigelClient, id: Uuid, format: Format) -> CliResult {
 
 async fn cancel(client: &RigelClient, id: Uuid) -> CliResult {
     let run = client.read_flow_run(id).await?;
-    let body = SetState {
-        state: StateCreate::new(StateType::Cancelling).with_message("cancelled from the CLI"),
-        force: false,
-        claim_token: None,
-        transition_id: Some(Uuid::now_v7()),
-    };
-    let r = client.set_flow_run_state(id, &body).await?;
-    match r.status {
-        SetStateStatus::Accept if r.state.kind == StateType::Cancelled => {
-            say!("Cancelled flow run '{}'.", run.name);
+    let outcome = client.cancel_flow_run(id, "cancelled from the CLI").await?;
+    match outcome {
+        Cancellation::Refused { .. } => Err(CliError::failed(
+            outcome.describe(&run.name).replacen("Cannot", "cannot", 1),
+        )),
+        _ => {
+            say!("{}", outcome.describe(&run.name));
             Ok(())
         }
-        SetStateStatus::Accept => {
-            say!(
-                "Cancelling flow run '{}': its process is being stopped.",
-                run.name
-            );
-            Ok(())
-        }
-        _ => Err(CliError::failed(format!(
-            "cannot cancel flow run '{}' ({}): {}",
-            run.name,
-            r.state.name,
-            r.details.reason.unwrap_or_default()
-        ))),
     }
 }
 

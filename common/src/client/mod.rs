@@ -24,6 +24,7 @@ use crate::flow::{Flow, FlowCreate, FlowFilter};
 use crate::Health;
 
 pub use events::EventStream;
+pub use runs::Cancellation;
 
 /// The API address used when `RIGEL_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200/api";

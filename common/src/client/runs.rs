@@ -10,7 +10,8 @@ use crate::flow_run::{
     RunHeartbeatAnswer,
 };
 use crate::state::{
-    FlowRunProposal, ProposalOutcome, SetState, SetStateResult, SetStatesResult, State,
+    FlowRunProposal, ProposalOutcome, SetState, SetStateResult, SetStateStatus, SetStatesResult,
+    State, StateCreate, StateType,
 };
 use crate::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
 
@@ -59,6 +60,28 @@ impl RigelClient {
         body: &SetState,
     ) -> ClientResult<SetStateResult> {
         self.post(&format!("/flow_runs/{id}/set_state"), body).await
+    }
+
+    /// Asks for run `id` to be cancelled (a Cancelling proposal, `message` saying by whom): what
+    /// the CLI's `flow-run cancel` and the terminal UI's cancel key both do.
+    pub async fn cancel_flow_run(&self, id: Uuid, message: &str) -> ClientResult<Cancellation> {
+        let body = SetState {
+            state: StateCreate::new(StateType::Cancelling).with_message(message),
+            force: false,
+            claim_token: None,
+            transition_id: Some(Uuid::now_v7()),
+        };
+        let r = self.set_flow_run_state(id, &body).await?;
+        Ok(match r.status {
+            SetStateStatus::Accept if r.state.kind == StateType::Cancelled => {
+                Cancellation::Cancelled
+            }
+            SetStateStatus::Accept => Cancellation::Stopping,
+            _ => Cancellation::Refused {
+                state: r.state.name,
+                reason: r.details.reason.unwrap_or_default(),
+            },
+        })
     }
 
     /// Several runs' proposals in one call (at most [`crate::state::MAX_PROPOSALS`]): an
@@ -128,5 +151,29 @@ impl RigelClient {
         body: &SetState,
     ) -> ClientResult<SetStateResult> {
         self.post(&format!("/task_runs/{id}/set_state"), body).await
+    }
+}
+
+/// What asking to cancel a run gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancellation {
+    /// It had not started: it is Cancelled now.
+    Cancelled,
+    /// It is Cancelling: its agent is stopping its process.
+    Stopping,
+    /// The server refused (the run is finished, say), in this state and for this reason.
+    Refused { state: String, reason: String },
+}
+
+impl Cancellation {
+    /// What to tell the user, about the run named `run`.
+    pub fn describe(&self, run: &str) -> String {
+        match self {
+            Self::Cancelled => format!("Cancelled flow run '{run}'."),
+            Self::Stopping => format!("Cancelling flow run '{run}': its process is being stopped."),
+            Self::Refused { state, reason } => {
+                format!("Cannot cancel flow run '{run}' ({state}): {reason}")
+            }
+        }
     }
 }

@@ -1,8 +1,7 @@
 //! Carries out a confirmed [`Change`].
 
-use rigel_common::client::RigelClient;
+use rigel_common::client::{Cancellation, RigelClient};
 use rigel_common::flow_run::DeploymentRunCreate;
-use rigel_common::state::{SetState, SetStateStatus, StateCreate, StateType};
 use rigel_common::work_queue::WorkQueueUpdate;
 use uuid::Uuid;
 
@@ -29,28 +28,12 @@ pub async fn perform(client: &RigelClient, change: Change) -> Outcome {
             ..
         } => create_run(client, deployment_id, deployment, body).await,
         Change::CancelRun { run_id, run } => {
-            let body = SetState {
-                state: StateCreate::new(StateType::Cancelling)
-                    .with_message("cancelled from the terminal UI"),
-                force: false,
-                claim_token: None,
-                transition_id: Some(Uuid::now_v7()),
-            };
-            match client.set_flow_run_state(run_id, &body).await {
-                Ok(r) if r.status == SetStateStatus::Accept => {
-                    if r.state.kind == StateType::Cancelled {
-                        Outcome::Done(format!("Cancelled flow run '{run}'."))
-                    } else {
-                        Outcome::Done(format!(
-                            "Cancelling flow run '{run}': its process is being stopped."
-                        ))
-                    }
-                }
-                Ok(r) => Outcome::Failed(format!(
-                    "Cannot cancel flow run '{run}' ({}): {}",
-                    r.state.name,
-                    r.details.reason.unwrap_or_default()
-                )),
+            match client
+                .cancel_flow_run(run_id, "cancelled from the terminal UI")
+                .await
+            {
+                Ok(c @ Cancellation::Refused { .. }) => Outcome::Failed(c.describe(&run)),
+                Ok(c) => Outcome::Done(c.describe(&run)),
                 Err(e) => Outcome::Failed(format!("Cannot cancel flow run '{run}': {e}")),
             }
         }
