@@ -76,6 +76,8 @@ pub struct DbOptions {
     /// Longest a read statement may run before it is stopped (and answered as too costly), so
     /// one request can't hold a reader for minutes.
     pub read_budget: Duration,
+    /// How long a write waits for a lock another process holds before it is answered 503.
+    pub busy_timeout: Duration,
 }
 
 /// Virtual-machine steps between two looks at a read's clock (well under a millisecond).
@@ -107,6 +109,7 @@ impl Default for DbOptions {
             synchronous_full: false,
             check: true,
             read_budget: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -131,7 +134,7 @@ impl Db {
             } else {
                 SqliteSynchronous::Normal
             })
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(opts.busy_timeout)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16000");

@@ -162,8 +162,8 @@ impl Writer {
     }
 }
 
-/// Hands a job's result to its caller; given `Some(reason)` when the batch did not commit.
-type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+/// Hands a job's result to its caller; given `Some(failure)` when the batch did not commit.
+type Answer = Box<dyn FnOnce(Option<&ApiError>) + Send>;
 
 /// A job after it ran: whether it failed, and how to answer once the batch's fate is known.
 struct Ran {
@@ -175,7 +175,7 @@ struct Ran {
 trait Job: Send {
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran>;
     /// Answers without running (the batch could not start).
-    fn fail(self: Box<Self>, reason: &str);
+    fn fail(self: Box<Self>, failure: &ApiError);
 }
 
 struct TypedJob<F, T> {
@@ -194,9 +194,9 @@ where
             let result = job(conn).await;
             Ran {
                 failed: result.is_err(),
-                answer: Box::new(move |lost: Option<&str>| {
+                answer: Box::new(move |lost: Option<&ApiError>| {
                     let result = match (lost, result) {
-                        (Some(reason), Ok(_)) => Err(lost_batch(reason)),
+                        (Some(failure), Ok(_)) => Err(failure.clone()),
                         (_, result) => result,
                     };
                     // the caller may have stopped waiting; its job ran all the same
@@ -206,13 +206,17 @@ where
         })
     }
 
-    fn fail(self: Box<Self>, reason: &str) {
-        let _ = self.reply.send(Err(lost_batch(reason)));
+    fn fail(self: Box<Self>, failure: &ApiError) {
+        let _ = self.reply.send(Err(failure.clone()));
     }
 }
 
-fn lost_batch(reason: &str) -> ApiError {
-    ApiError::Internal(format!("the write transaction failed: {reason}"))
+/// What the jobs of a batch that failed as a whole are answered: the database's condition when
+/// it is one (a full disk, a lock another process held too long, a damaged file: 503 saying so),
+/// else an internal error.
+fn batch_failure(e: &sqlx::Error) -> ApiError {
+    crate::error::database_condition(e)
+        .unwrap_or_else(|| ApiError::Internal(format!("the write transaction failed: {e}")))
 }
 
 async fn run_writer(
@@ -264,7 +268,8 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         Err(e) => {
             let reason = e.to_string();
             tracing::error!(error = %reason, "the database writer cannot get its connection");
-            jobs.into_iter().for_each(|job| job.fail(&reason));
+            let failure = batch_failure(&e);
+            jobs.into_iter().for_each(|job| job.fail(&failure));
             stats.ended(Some(&reason));
             return Vec::new();
         }
@@ -294,7 +299,8 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                         failures,
                         "the database writer cannot begin a transaction; failing the batch"
                     );
-                    jobs.into_iter().for_each(|job| job.fail(&reason));
+                    let failure = batch_failure(&e);
+                    jobs.into_iter().for_each(|job| job.fail(&failure));
                     stats.ended(Some(&reason));
                     break 'batch (Vec::new(), true);
                 }
@@ -310,10 +316,7 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         stats.begin_failures.store(0, Ordering::Relaxed);
         let mut ran: Vec<Ran> = Vec::with_capacity(jobs.len());
         let mut jobs = jobs.into_iter();
-        let mut fatal = exec(&mut tx, "SAVEPOINT job")
-            .await
-            .err()
-            .map(|e| e.to_string());
+        let mut fatal = exec(&mut tx, "SAVEPOINT job").await.err();
         while fatal.is_none() {
             let Some(job) = jobs.next() else { break };
             let outcome = AssertUnwindSafe(IN_WRITE_JOB.scope((), job.run(&mut tx)))
@@ -339,7 +342,7 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 (true, true) => "ROLLBACK TO job; RELEASE job",
             };
             if let Err(e) = exec(&mut tx, step).await {
-                fatal = Some(e.to_string());
+                fatal = Some(e);
             } else if jobs.len() == 0 {
                 break;
             }
@@ -351,15 +354,15 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 Err(e) => {
                     // a failed COMMIT (a full disk) leaves the connection's state unknown
                     close = true;
-                    Some(e.to_string())
+                    Some(e)
                 }
             },
-            Some(reason) => {
+            Some(e) => {
                 if let Err(e) = tx.rollback().await {
                     tracing::warn!(error = %e, "closing the write connection after a failed rollback");
                     close = true;
                 }
-                Some(reason)
+                Some(e)
             }
         };
         match fatal {
@@ -368,11 +371,12 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 stats.ended(None);
                 ran.into_iter().for_each(|r| (r.answer)(None));
             }
-            Some(reason) => {
+            Some(e) => {
+                let reason = e.to_string();
                 stats.ended(Some(&reason));
                 tracing::error!(error = %reason, "a batch of database writes failed and was rolled back");
-                ran.into_iter()
-                    .for_each(|r| (r.answer)(Some(reason.as_str())));
+                let failure = batch_failure(&e);
+                ran.into_iter().for_each(|r| (r.answer)(Some(&failure)));
             }
         }
         (carry, close)

@@ -1,6 +1,8 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::Json;
 use rigel_common::error::ErrorBody;
 use rigel_common::Health;
@@ -8,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Access, Rule};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, DatabaseDamaged};
 use crate::AppState;
 
 /// Who may call each route of this module (see `crate::auth`).
@@ -26,12 +28,39 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default)]
 pub struct Probe {
     last: tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<String>)>>,
+    /// What SQLite said when a request met a damaged part of the database. The probe's own read
+    /// touches one page, so damage elsewhere is only learnt from the requests that meet it; it
+    /// is kept until the server restarts (waiting does not mend a file).
+    damage: std::sync::Mutex<Option<String>>,
+}
+
+impl Probe {
+    /// A layer that remembers the damage answers report (see [`DatabaseDamaged`]); it adds no
+    /// allocation to a request.
+    pub fn watch(
+        probe: Arc<Probe>,
+    ) -> tower::util::MapResponseLayer<impl Fn(Response) -> Response + Clone> {
+        tower::util::MapResponseLayer::new(move |response: Response| {
+            if let Some(DatabaseDamaged(detail)) = response.extensions().get() {
+                let mut damage = probe.damage.lock().unwrap_or_else(|e| e.into_inner());
+                damage.get_or_insert_with(|| detail.clone());
+            }
+            response
+        })
+    }
+
+    fn damage(&self) -> Option<String> {
+        self.damage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// The server is up, its database can be read, and its writes go through: 503 with the
 /// problems (`details.problems`) otherwise — a read or a write that fails or takes more than
-/// 2 s (a full disk, a corrupt file, a writer stuck behind one batch), or a last batch of writes
-/// that failed with none committed since.
+/// 2 s (a full disk, a corrupt file, a writer stuck behind one batch), a last batch of writes
+/// that failed with none committed since, or damage a request met since the server started.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 async fn health(State(s): State<AppState>) -> ApiResult<Json<Health>> {
@@ -90,6 +119,12 @@ async fn probe(s: &AppState) -> Vec<String> {
                 busy.as_secs()
             ));
         }
+    }
+    if let Some(damage) = s.health.damage() {
+        problems.push(format!(
+            "the database is damaged ({damage}): a request met it; restore a backup and restart \
+             the server"
+        ));
     }
     if let Some(failure) = s.db.writer.stats().last_failure() {
         problems.push(format!(
