@@ -1,8 +1,8 @@
-//! Storage faults: a lock another process holds past the busy timeout, a damaged page. Each is
-//! refused or answered 503 saying what to do, never a 500, and the server recovers without a
-//! restart where it can.
+//! Storage faults: an empty or orphaned database file, a lock another process holds past the
+//! busy timeout, a damaged page. Each is refused or answered 503 saying what to do, never a 500
+//! or a silently empty database, and the server recovers without a restart where it can.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -18,12 +18,92 @@ fn url_of(file: &Path) -> String {
     format!("sqlite://{}", file.display())
 }
 
+fn wal_of(file: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", file.display()))
+}
+
+/// A database at `file` holding one flow named "kept", closed.
+async fn database_with_a_flow(file: &Path) {
+    let app = TestApp::open(ServerConfig::new(url_of(file))).await;
+    let (s, _) = app.post("/api/flows/", json!({"name": "kept"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.state.db.close().await;
+}
+
 async fn open_error(config: ServerConfig) -> String {
     match AppState::open(config).await {
         Ok(_) => panic!("the database was opened"),
-        Err(e @ DbOpenError::Damaged { .. }) => e.to_string(),
+        Err(e @ (DbOpenError::Lost(_) | DbOpenError::Damaged { .. })) => e.to_string(),
         Err(e) => panic!("refused for another reason: {e}"),
     }
+}
+
+#[tokio::test]
+async fn an_emptied_database_file_is_refused_instead_of_started_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.db");
+    database_with_a_flow(&file).await;
+    // truncated (a failed copy, a restore gone wrong)
+    std::fs::File::create(&file).unwrap();
+    let message = open_error(ServerConfig::new(url_of(&file))).await;
+    assert!(
+        message.contains(&file.display().to_string())
+            && message.contains("is empty (0 bytes)")
+            && message.contains("delete the file"),
+        "{message}"
+    );
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "left as found");
+
+    // an empty file its opener has just created (to choose its permissions) is a new database
+    let mut config = ServerConfig::new(url_of(&file));
+    config.database.created_empty = true;
+    let app = TestApp::open(config).await;
+    let (s, _) = app.get("/api/flows/name/kept").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    app.state.db.close().await;
+
+    // and a first start, with no file at all, needs nothing
+    let fresh = dir.path().join("fresh.db");
+    let app = TestApp::open(ServerConfig::new(url_of(&fresh))).await;
+    assert_eq!(app.get("/api/health").await.0, StatusCode::OK);
+}
+
+/// A write-ahead log holds the last commits until they are copied into the database file; SQLite
+/// deletes a log found beside a missing or empty file, so opening that pair would lose them.
+#[tokio::test]
+async fn a_write_ahead_log_without_its_database_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.db");
+    let app = TestApp::open(ServerConfig::new(url_of(&file))).await;
+    let (s, _) = app.post("/api/flows/", json!({"name": "in-the-log"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // the log as a crash would leave it, its commits not yet copied into the database
+    let orphan = dir.path().join("orphan.db");
+    std::fs::copy(wal_of(&file), wal_of(&orphan)).unwrap();
+    let logged = std::fs::metadata(wal_of(&orphan)).unwrap().len();
+    assert!(logged > 0);
+    app.state.db.close().await;
+
+    let message = open_error(ServerConfig::new(url_of(&orphan))).await;
+    assert!(
+        message.contains("is missing") && message.contains("write-ahead log"),
+        "{message}"
+    );
+    std::fs::File::create(&orphan).unwrap();
+    let mut config = ServerConfig::new(url_of(&orphan));
+    // not even for a caller that has just created the empty file
+    config.database.created_empty = true;
+    let message = open_error(config).await;
+    assert!(
+        message.contains("is empty (0 bytes), but its write-ahead log")
+            && message.contains(&format!("({logged} bytes)")),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::metadata(wal_of(&orphan)).unwrap().len(),
+        logged,
+        "the log is kept"
+    );
 }
 
 /// Another process (a `sqlite3` shell, a backup tool) holds the write lock longer than the busy
