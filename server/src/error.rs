@@ -55,6 +55,13 @@ impl ApiError {
         }
     }
 
+    /// The database's condition (a full disk, a lock held elsewhere, damage) rather than
+    /// something about the request: a write job that meets one stops writing and fails whole,
+    /// since SQLite may have rolled its transaction back (see `db::writer`).
+    pub fn is_database_condition(&self) -> bool {
+        matches!(self, ApiError::Unavailable { .. } | ApiError::Damaged(_))
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid(FieldError::new(field, message))
     }
