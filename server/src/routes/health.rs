@@ -89,6 +89,9 @@ async fn health(State(s): State<AppState>) -> ApiResult<Json<Health>> {
 
 async fn probe(s: &AppState) -> Vec<String> {
     let mut problems = Vec::new();
+    // read before the probe's own write, whose commit would clear it: on a full disk the
+    // probe's write (one page) may still fit where the writes of requests did not
+    let failed = s.db.writer.stats().last_failure();
     let read = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM (SELECT 1 FROM flow LIMIT 1)")
         .fetch_one(&s.db.read);
     match tokio::time::timeout(PROBE_TIMEOUT, read).await {
@@ -126,7 +129,7 @@ async fn probe(s: &AppState) -> Vec<String> {
              the server"
         ));
     }
-    if let Some(failure) = s.db.writer.stats().last_failure() {
+    if let Some(failure) = failed {
         problems.push(format!(
             "the last batch of database writes failed and none has committed since: {failure}"
         ));

@@ -70,7 +70,11 @@ async fn health_probes_are_shared_by_the_calls_of_a_second() {
 
 #[tokio::test]
 async fn a_full_disk_refuses_writes_with_503_and_they_resume_once_space_is_free() {
-    let app = TestApp::with_config(|c| c.run_services = false).await;
+    let app = TestApp::with_config(|c| {
+        c.run_services = false;
+        c.health_probe_every = std::time::Duration::ZERO;
+    })
+    .await;
     let d = crate::flow_runs::deployment(&app).await;
     let run = crate::flow_runs::run_of(&app, &d, serde_json::json!({})).await;
     fill_up(&app).await;
@@ -105,6 +109,7 @@ async fn a_full_disk_refuses_writes_with_503_and_they_resume_once_space_is_free(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
     );
+
     let create_run = format!(
         "/api/deployments/{}/create_flow_run",
         d["id"].as_str().unwrap()
@@ -116,6 +121,20 @@ async fn a_full_disk_refuses_writes_with_503_and_they_resume_once_space_is_free(
         &answer,
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
+    );
+    // that batch was lost whole: health says so, though its own one-page write still fits
+    let (status, answer) = app.get("/api/health").await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(
+        answer["error"]["details"]["problems"]
+            .to_string()
+            .contains("disk is full"),
+        "{answer}"
     );
 
     sqlx::query("PRAGMA max_page_count = 1073741823")
@@ -132,6 +151,8 @@ async fn a_full_disk_refuses_writes_with_503_and_they_resume_once_space_is_free(
     assert!(status.is_success(), "{answer}");
     let (status, answer) = app.post(&create_run, serde_json::json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (status, answer) = app.get("/api/health").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 /// The database may not grow any more, as on a full disk: a limit on the write connection, set
