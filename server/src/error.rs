@@ -31,6 +31,13 @@ pub enum ApiError {
         message: String,
         problems: Vec<String>,
     },
+    /// The database can't do it now (a full disk, a lock another process holds): 503
+    /// `unavailable`, and `GET /api/health` reports it at its next probe.
+    #[error("{message}")]
+    DatabaseUnavailable {
+        message: String,
+        problems: Vec<String>,
+    },
     /// The database file is damaged (SQLite's own finding is the detail): 503 `unavailable`,
     /// and `GET /api/health` says so from then on (see `routes::health::Probe`).
     #[error("the database is damaged (the part this request needs can't be read); restore a backup — see `rigel db backup` — and restart the server")]
@@ -59,7 +66,10 @@ impl ApiError {
     /// something about the request: a write job that meets one stops writing and fails whole,
     /// since SQLite may have rolled its transaction back (see `db::writer`).
     pub fn is_database_condition(&self) -> bool {
-        matches!(self, ApiError::Unavailable { .. } | ApiError::Damaged(_))
+        matches!(
+            self,
+            ApiError::DatabaseUnavailable { .. } | ApiError::Damaged(_)
+        )
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -76,7 +86,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(m) => ErrorBody::new(ErrorCode::MethodNotAllowed, m),
             ApiError::Forbidden(m) => ErrorBody::new(ErrorCode::Forbidden, m),
             ApiError::UnsupportedMediaType(m) => ErrorBody::new(ErrorCode::UnsupportedMediaType, m),
-            ApiError::Unavailable { message, problems } => {
+            ApiError::Unavailable { message, problems }
+            | ApiError::DatabaseUnavailable { message, problems } => {
                 let mut body = ErrorBody::new(ErrorCode::Unavailable, message);
                 body.error.details = serde_json::json!({ "problems": problems });
                 body
@@ -157,7 +168,7 @@ pub(crate) fn database_condition(e: &sqlx::Error) -> Option<ApiError> {
         11 | 26 => return Some(ApiError::Damaged(db.message().to_string())),
         _ => return None,
     };
-    Some(ApiError::Unavailable {
+    Some(ApiError::DatabaseUnavailable {
         message: message.into(),
         problems: vec![db.message().to_string()],
     })
@@ -175,10 +186,14 @@ impl ApiError {
     }
 }
 
-/// Marks an answer given because the database is damaged, for the health probe to remember
-/// (`routes::health::Probe::watch`): damage a request met is not repaired by waiting.
+/// Marks an answer given for the database's condition, for the health probe to report
+/// (`routes::health::Probe::watch`): its own small probe may not meet what requests met.
 #[derive(Debug, Clone)]
-pub struct DatabaseDamaged(pub String);
+pub struct DatabaseCondition {
+    pub detail: String,
+    /// Damage, which waiting does not mend (kept until a restart).
+    pub damaged: bool,
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -186,8 +201,19 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(body.error.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::Damaged(detail) = self {
-            response.extensions_mut().insert(DatabaseDamaged(detail));
+        let condition = match self {
+            ApiError::Damaged(detail) => Some(DatabaseCondition {
+                detail,
+                damaged: true,
+            }),
+            ApiError::DatabaseUnavailable { message, .. } => Some(DatabaseCondition {
+                detail: message,
+                damaged: false,
+            }),
+            _ => None,
+        };
+        if let Some(condition) = condition {
+            response.extensions_mut().insert(condition);
         }
         response
     }

@@ -613,7 +613,7 @@ mod tests {
         stall.await.unwrap().unwrap();
         let (small, big) = (small.await.unwrap(), big.await.unwrap());
         assert!(
-            matches!(big, Err(ApiError::Unavailable { ref message, .. }) if message.contains("disk is full")),
+            matches!(big, Err(ApiError::DatabaseUnavailable { ref message, .. }) if message.contains("disk is full")),
             "{big:?}"
         );
         match small {

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Access, Rule};
-use crate::error::{ApiError, ApiResult, DatabaseDamaged};
+use crate::error::{ApiError, ApiResult, DatabaseCondition};
 use crate::AppState;
 
 /// Who may call each route of this module (see `crate::auth`).
@@ -32,29 +32,42 @@ pub struct Probe {
     /// touches one page, so damage elsewhere is only learnt from the requests that meet it; it
     /// is kept until the server restarts (waiting does not mend a file).
     damage: std::sync::Mutex<Option<String>>,
+    /// The last request refused for the database's condition (a full disk, a lock held
+    /// elsewhere) since the last probe, which reports and forgets it: the probe's own one-page
+    /// write may still fit on a disk too full for the writes of requests.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 impl Probe {
-    /// A layer that remembers the damage answers report (see [`DatabaseDamaged`]); it adds no
-    /// allocation to a request.
+    /// A layer that remembers the conditions answers report (see [`DatabaseCondition`]); it
+    /// adds no allocation to a request.
     pub fn watch(
         probe: Arc<Probe>,
     ) -> tower::util::MapResponseLayer<impl Fn(Response) -> Response + Clone> {
         tower::util::MapResponseLayer::new(move |response: Response| {
-            if let Some(DatabaseDamaged(detail)) = response.extensions().get() {
-                let mut damage = probe.damage.lock().unwrap_or_else(|e| e.into_inner());
-                damage.get_or_insert_with(|| detail.clone());
+            if let Some(condition) = response.extensions().get::<DatabaseCondition>() {
+                let detail = condition.detail.clone();
+                if condition.damaged {
+                    lock(&probe.damage).get_or_insert(detail);
+                } else {
+                    *lock(&probe.refused) = Some(detail);
+                }
             }
             response
         })
     }
 
     fn damage(&self) -> Option<String> {
-        self.damage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.damage).clone()
     }
+
+    fn take_refused(&self) -> Option<String> {
+        lock(&self.refused).take()
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The server is up, its database can be read, and its writes go through: 503 with the
@@ -122,6 +135,11 @@ async fn probe(s: &AppState) -> Vec<String> {
                 busy.as_secs()
             ));
         }
+    }
+    if let Some(refused) = s.health.take_refused() {
+        problems.push(format!(
+            "requests were refused since the last check: {refused}"
+        ));
     }
     if let Some(damage) = s.health.damage() {
         problems.push(format!(

@@ -91,6 +91,19 @@ async fn a_full_disk_refuses_writes_with_503_and_they_resume_once_space_is_free(
         .as_str()
         .unwrap()
         .contains("disk is full"));
+    // health reports the refusal, though its own one-page write may still fit
+    let (status, answer) = app.get("/api/health").await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    let problems = answer["error"]["details"]["problems"].to_string();
+    assert!(
+        problems.contains("refused since the last check") && problems.contains("disk is full"),
+        "{answer}"
+    );
     // writes through the writer's queue: log records, and run creations, which are written
     // together in one job (a failure of that job was answered 500 to each of them)
     let line = "y".repeat(2_000);
