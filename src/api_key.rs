@@ -63,10 +63,14 @@ enum Target {
 impl Target {
     async fn open(client: &RigelClient, offline: bool) -> CliResult<Self> {
         if offline || !server_answers(client).await {
-            let (_, url) = config::private_database()?;
-            let state = AppState::open(ServerConfig::new(&url))
-                .await
-                .map_err(|e| CliError::failed(format!("cannot open the database {url}: {e}")))?;
+            let database = config::PrivateDatabase::open()?;
+            let url = &database.url;
+            let mut config = ServerConfig::new(url);
+            config.database.created_empty = database.created();
+            let state = AppState::open(config).await.map_err(|e| {
+                database.forget_unused();
+                CliError::failed(format!("cannot open the database {url}: {e}"))
+            })?;
             if !offline {
                 say!(
                     "No server answers at {}; using the database {url} directly.",

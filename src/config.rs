@@ -42,40 +42,78 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// The default database file (`$RIGEL_HOME/rigel.db`) is created, or kept, readable and
-/// writable by its owner only; SQLite gives its `-wal` and `-shm` files the same mode.
-pub fn make_database_private(home: &std::path::Path, database_url: &str) -> anyhow::Result<()> {
+/// writable by its owner only; SQLite gives its `-wal` and `-shm` files the same mode. Returns
+/// the file when this call created it (empty).
+pub fn make_database_private(
+    home: &std::path::Path,
+    database_url: &str,
+) -> anyhow::Result<Option<PathBuf>> {
     let file = home.join("rigel.db");
     if database_url != format!("sqlite://{}", file.display()) {
-        return Ok(());
+        return Ok(None);
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let opened = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&file)
-            .and_then(|f| {
-                let mode = f.metadata()?.permissions().mode();
-                if mode & 0o077 != 0 {
-                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                }
-                Ok(())
-            });
+        let open = |new: bool| {
+            std::fs::OpenOptions::new()
+                .create_new(new)
+                .append(true)
+                .mode(0o600)
+                .open(&file)
+        };
+        // created here, or found: only a file this call created may be empty on purpose
+        let (opened, created) = match open(true) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (open(false), false),
+            other => (other, true),
+        };
+        let opened = opened.and_then(|f| {
+            let mode = f.metadata()?.permissions().mode();
+            if mode & 0o077 != 0 {
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(())
+        });
         opened
             .map_err(|e| anyhow::anyhow!("cannot create the database {}: {e}", file.display()))?;
+        Ok(created.then_some(file))
     }
-    Ok(())
+    #[cfg(not(unix))]
+    Ok(None)
 }
 
-/// The home folder and the URL of its database, both created private (0700 and 0600) if missing.
-pub fn private_database() -> anyhow::Result<(PathBuf, String)> {
-    use anyhow::Context;
-    let home = rigel_home()?;
-    create_private_dir(&home)
-        .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
-    let database_url = database_url(&home);
-    make_database_private(&home, &database_url)?;
-    Ok((home, database_url))
+/// The database a command opens, its home folder and file created private (0700 and 0600) if
+/// missing.
+pub struct PrivateDatabase {
+    pub url: String,
+    /// The file, when this command created it (empty): the server then takes an empty file for
+    /// a new database rather than a lost one (`DbOptions::created_empty`).
+    created: Option<PathBuf>,
+}
+
+impl PrivateDatabase {
+    pub fn open() -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let home = rigel_home()?;
+        create_private_dir(&home)
+            .with_context(|| format!("cannot create the Rigel home folder {}", home.display()))?;
+        let url = database_url(&home);
+        let created = make_database_private(&home, &url)?;
+        Ok(Self { url, created })
+    }
+
+    /// Whether this command created the (empty) file.
+    pub fn created(&self) -> bool {
+        self.created.is_some()
+    }
+
+    /// After opening failed: removes the file this command created if it is still empty, so
+    /// the next start is a first start again rather than one refused for an empty database.
+    pub fn forget_unused(&self) {
+        if let Some(file) = &self.created {
+            if std::fs::metadata(file).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
 }

@@ -109,7 +109,6 @@ pub struct Opened {
 
 /// Creates the home folder, opens (and migrates) the database, binds, and prints where the API is.
 pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
-    let (_, database_url) = config::private_database()?;
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
@@ -132,7 +131,10 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let api_url = format!("{scheme}://{bound}/api");
-    let mut config = ServerConfig::new(&database_url);
+    // created last, just before it is opened: a start that fails earlier leaves no empty file
+    let database = config::PrivateDatabase::open()?;
+    let database_url = &database.url;
+    let mut config = ServerConfig::new(database_url);
     config.tls = tls;
     config.max_body_bytes = args.max_body_bytes;
     config.reaper.run_heartbeat_timeout =
@@ -157,11 +159,16 @@ pub async fn open(args: &StartArgs) -> anyhow::Result<Opened> {
     config.database = rigel_server::db::DbOptions {
         synchronous_full: args.synchronous == Synchronous::Full,
         check: !args.skip_db_check,
+        created_empty: database.created(),
         ..Default::default()
     };
-    let state = AppState::open(config)
-        .await
-        .context("cannot open the database")?;
+    let state = match AppState::open(config).await {
+        Ok(state) => state,
+        Err(e) => {
+            database.forget_unused();
+            return Err(anyhow::Error::new(e).context("cannot open the database"));
+        }
+    };
     check_auth(&state, bound.ip())?;
     eprintln!(
         "Rigel server {} listening on {scheme}://{bound}",

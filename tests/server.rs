@@ -79,6 +79,51 @@ fn a_port_in_use_is_a_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already in use"), "{stderr}");
+    // nothing is left that the next start could take for an emptied database
+    assert!(!home.path().join("rigel.db").exists());
+}
+
+#[test]
+fn an_emptied_database_is_refused_at_start_saying_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("rigel.db");
+    std::fs::File::create(&file).unwrap();
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["server", "start", "--port", "0"])
+        .env("RIGEL_HOME", home.path())
+        .env_remove("RIGEL_DATABASE_URL")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{} is empty (0 bytes)", file.display()))
+            && said.contains("delete the file"),
+        "{said}"
+    );
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "left as found");
+}
+
+#[test]
+fn a_write_ahead_log_without_its_database_is_refused_and_left_as_found() {
+    let home = tempfile::tempdir().unwrap();
+    let wal = home.path().join("rigel.db-wal");
+    std::fs::write(&wal, [7u8; 4096]).unwrap();
+    let out = std::process::Command::new(support::rigel_bin())
+        .args(["server", "start", "--port", "0"])
+        .env("RIGEL_HOME", home.path())
+        .env_remove("RIGEL_DATABASE_URL")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("write-ahead log") && said.contains("(4096 bytes)"),
+        "{said}"
+    );
+    // the empty file the start created to open is gone again; the log is untouched
+    assert!(!home.path().join("rigel.db").exists());
+    assert_eq!(std::fs::read(&wal).unwrap(), vec![7u8; 4096]);
 }
 
 #[tokio::test]

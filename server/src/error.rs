@@ -6,7 +6,7 @@ use axum::Json;
 use rigel_common::error::{ErrorBody, ErrorCode};
 use rigel_common::validation::FieldError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
@@ -31,6 +31,17 @@ pub enum ApiError {
         message: String,
         problems: Vec<String>,
     },
+    /// The database can't do it now (a full disk, a lock another process holds): 503
+    /// `unavailable`, and `GET /api/health` reports it at its next probe.
+    #[error("{message}")]
+    DatabaseUnavailable {
+        message: String,
+        problems: Vec<String>,
+    },
+    /// The database file is damaged (SQLite's own finding is the detail): 503 `unavailable`,
+    /// and `GET /api/health` says so from then on (see `routes::health::Probe`).
+    #[error("the database is damaged (the part this request needs can't be read); restore a backup — see `rigel db backup` — and restart the server")]
+    Damaged(String),
     /// Something went wrong on our side; the detail is logged, never sent to the client.
     #[error("internal error")]
     Internal(String),
@@ -51,6 +62,16 @@ impl ApiError {
         }
     }
 
+    /// The database's condition (a full disk, a lock held elsewhere, damage) rather than
+    /// something about the request: a write job that meets one stops writing and fails whole,
+    /// since SQLite may have rolled its transaction back (see `db::writer`).
+    pub fn is_database_condition(&self) -> bool {
+        matches!(
+            self,
+            ApiError::DatabaseUnavailable { .. } | ApiError::Damaged(_)
+        )
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid(FieldError::new(field, message))
     }
@@ -65,9 +86,15 @@ impl ApiError {
             ApiError::MethodNotAllowed(m) => ErrorBody::new(ErrorCode::MethodNotAllowed, m),
             ApiError::Forbidden(m) => ErrorBody::new(ErrorCode::Forbidden, m),
             ApiError::UnsupportedMediaType(m) => ErrorBody::new(ErrorCode::UnsupportedMediaType, m),
-            ApiError::Unavailable { message, problems } => {
+            ApiError::Unavailable { message, problems }
+            | ApiError::DatabaseUnavailable { message, problems } => {
                 let mut body = ErrorBody::new(ErrorCode::Unavailable, message);
                 body.error.details = serde_json::json!({ "problems": problems });
+                body
+            }
+            ApiError::Damaged(detail) => {
+                let mut body = ErrorBody::new(ErrorCode::Unavailable, self.to_string());
+                body.error.details = serde_json::json!({ "problems": [detail] });
                 body
             }
             ApiError::Internal(_) => ErrorBody::new(ErrorCode::Internal, "internal error"),
@@ -83,19 +110,17 @@ impl From<FieldError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if let Some(condition) = database_condition(&e) {
+            return condition;
+        }
         if let sqlx::Error::Database(db) = &e {
-            // SQLITE_FULL: the disk (or the database's size limit) is full; writes resume as soon
-            // as space is freed, without a restart
-            if db.code().as_deref() == Some("13") {
-                return ApiError::Unavailable {
-                    message: "the database cannot grow: its disk is full. Nothing was written; \
-                              writes resume as soon as space is freed"
-                        .into(),
-                    problems: vec![db.message().to_string()],
-                };
-            }
+            // sqlx reports SQLite's extended result code; its low byte is the primary code
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
             // SQLITE_INTERRUPT: a read stopped by its budget (see `db::DbOptions::read_budget`)
-            if db.code().as_deref() == Some("9") {
+            if primary == Some(9) {
                 return ApiError::BadRequest(format!(
                     "{}; narrow it (fewer or shorter tags, fewer ids, a smaller page)",
                     crate::db::READ_STOPPED
@@ -117,14 +142,57 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The database's condition behind `e`, when it is one rather than a bug (a full disk, a lock
+/// another process holds, a damaged file): 503 (`unavailable`) saying what an operator can do,
+/// rather than a bare 500.
+pub(crate) fn database_condition(e: &sqlx::Error) -> Option<ApiError> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    // sqlx reports SQLite's extended result code; its low byte is the primary code
+    let code = db.code()?.parse::<i32>().ok()? & 0xff;
+    let message = match code {
+        // SQLITE_FULL: the disk (or the database's size limit) is full; writes resume as soon
+        // as space is freed, without a restart
+        13 => {
+            "the database cannot grow: its disk is full. Nothing was written; writes resume as \
+             soon as space is freed"
+        }
+        // SQLITE_BUSY: another process held the database's write lock past the busy timeout
+        // (a backup tool, a `sqlite3` shell left inside a transaction)
+        5 => {
+            "the database is locked by another process; nothing was written. Writes resume as \
+             soon as it lets go"
+        }
+        // SQLITE_CORRUPT, SQLITE_NOTADB: the file is damaged; only an operator can mend it
+        11 | 26 => return Some(ApiError::Damaged(db.message().to_string())),
+        _ => return None,
+    };
+    Some(ApiError::DatabaseUnavailable {
+        message: message.into(),
+        problems: vec![db.message().to_string()],
+    })
+}
+
 impl ApiError {
     /// The body a caller is sent; an internal error's detail is logged (not sent).
     pub(crate) fn answer(&self) -> ErrorBody {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(%detail, "request failed");
+        match self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "request failed"),
+            ApiError::Damaged(detail) => tracing::error!(%detail, "the database is damaged"),
+            _ => {}
         }
         self.body()
     }
+}
+
+/// Marks an answer given for the database's condition, for the health probe to report
+/// (`routes::health::Probe::watch`): its own small probe may not meet what requests met.
+#[derive(Debug, Clone)]
+pub struct DatabaseCondition {
+    pub detail: String,
+    /// Damage, which waiting does not mend (kept until a restart).
+    pub damaged: bool,
 }
 
 impl IntoResponse for ApiError {
@@ -132,6 +200,21 @@ impl IntoResponse for ApiError {
         let body = self.answer();
         let status = StatusCode::from_u16(body.error.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let condition = match self {
+            ApiError::Damaged(detail) => Some(DatabaseCondition {
+                detail,
+                damaged: true,
+            }),
+            ApiError::DatabaseUnavailable { message, .. } => Some(DatabaseCondition {
+                detail: message,
+                damaged: false,
+            }),
+            _ => None,
+        };
+        if let Some(condition) = condition {
+            response.extensions_mut().insert(condition);
+        }
+        response
     }
 }

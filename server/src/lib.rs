@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(guard)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
+        .layer(routes::health::Probe::watch(Arc::clone(&state.health)))
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(site)

@@ -142,10 +142,6 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
                 }
             }
             Err(e) => {
-                let detail = match e {
-                    ApiError::Internal(detail) => detail,
-                    other => other.to_string(),
-                };
                 // Not run at all (the writer stopped): what is pending is this job's, since
                 // no other job is started while something is pending.
                 let senders = if ran.load(Ordering::Acquire) {
@@ -157,7 +153,9 @@ impl<R: Send + 'static, A: Send + 'static> Coalescer<R, A> {
                         .collect()
                 };
                 for reply in senders {
-                    let _ = reply.send(Err(ApiError::Internal(detail.clone())));
+                    // each its own copy of what failed: a full disk or a lock held elsewhere
+                    // stays a 503 for every request of the batch, not a 500
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

@@ -59,6 +59,10 @@ pub enum DbOpenError {
     Open { url: String, source: sqlx::Error },
     #[error("the database at '{url}' is damaged ({problems}); restore a backup (`rigel db backup` makes one), or start with --skip-db-check to serve it anyway")]
     Damaged { url: String, problems: String },
+    /// The file is there but holds nothing, or its write-ahead log outlived it: opening it
+    /// would silently start an empty database (and SQLite would delete the log).
+    #[error("{0}")]
+    Lost(String),
     #[error("cannot read the API keys: {0}")]
     Keys(String),
     #[error("cannot apply database migrations: {0}")]
@@ -77,6 +81,11 @@ pub struct DbOptions {
     /// Longest a read statement may run before it is stopped (and answered as too costly), so
     /// one request can't hold a reader for minutes.
     pub read_budget: Duration,
+    /// How long a write waits for a lock another process holds before it is answered 503.
+    pub busy_timeout: Duration,
+    /// The caller has just created the file, empty (to choose its permissions): a zero-length
+    /// file is then a new database. Otherwise one is refused as a database whose data is gone.
+    pub created_empty: bool,
 }
 
 /// Virtual-machine steps between two looks at a read's clock (well under a millisecond).
@@ -108,6 +117,8 @@ impl Default for DbOptions {
             synchronous_full: false,
             check: true,
             read_budget: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(10),
+            created_empty: false,
         }
     }
 }
@@ -132,11 +143,14 @@ impl Db {
             } else {
                 SqliteSynchronous::Normal
             })
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(opts.busy_timeout)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16000");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            refuse_lost(options.get_filename(), opts.created_empty)?;
+        }
         let open_err = |source| DbOpenError::Open {
             url: url.to_string(),
             source,
@@ -252,6 +266,42 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Refuses to open a database whose data is evidently gone, instead of letting SQLite start an
+/// empty one in its place: a zero-length file (truncated, or replaced by an empty one) unless
+/// the caller has just created it, and a missing or empty file beside a write-ahead log that is
+/// not empty (the log holds commits of the lost file; SQLite would delete it on opening). A
+/// missing file without a log is a first start.
+fn refuse_lost(path: &std::path::Path, created_empty: bool) -> Result<(), DbOpenError> {
+    let size = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| m.len());
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    let main = size(path);
+    let logged = size(&wal).unwrap_or(0);
+    let (path, wal) = (path.display(), wal.display());
+    if logged > 0 && main.unwrap_or(0) == 0 {
+        let what = if main.is_none() {
+            "is missing"
+        } else {
+            "is empty (0 bytes)"
+        };
+        return Err(DbOpenError::Lost(format!(
+            "the database {path} {what}, but its write-ahead log {wal} is not ({logged} bytes): \
+             the database file was deleted, truncated or replaced, and opening it would discard \
+             the log. Put the database file back (or restore a backup); to start afresh with an \
+             empty database instead, delete both files"
+        )));
+    }
+    if main == Some(0) && !created_empty {
+        return Err(DbOpenError::Lost(format!(
+            "the database {path} is empty (0 bytes): its data is gone (the file was truncated or \
+             replaced) or it was never written. Restore it from a backup; to start afresh with \
+             an empty database instead, delete the file"
+        )));
+    }
+    Ok(())
 }
 
 /// Timestamps are stored as microseconds since the epoch.

@@ -39,16 +39,18 @@ pub(crate) type RunCreations = Coalescer<(Request, DateTime<Utc>), (FlowRun, boo
 pub(crate) fn run_creations(writer: Writer, deployments: Arc<DeploymentCache>) -> RunCreations {
     Coalescer::new("a run creation", writer, move |conn, requests| {
         let deployments = Arc::clone(&deployments);
-        Box::pin(async move { Ok(create_all(conn, &deployments, requests).await) })
+        Box::pin(async move { create_all(conn, &deployments, requests).await })
     })
 }
 
-/// Checks each request and writes the new runs; answers in the order of `requests`.
+/// Checks each request and writes the new runs; answers in the order of `requests`. The
+/// database's condition (a full disk) fails them all: SQLite may have rolled the transaction
+/// back, and what ran after it would be committed on its own.
 async fn create_all(
     conn: &mut SqliteConnection,
     deployments: &DeploymentCache,
     requests: Vec<(Request, DateTime<Utc>)>,
-) -> Vec<Answer> {
+) -> ApiResult<Vec<Answer>> {
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(requests.len());
     let mut new: Vec<(usize, NewRun, DateTime<Utc>)> = Vec::new();
     for (i, (request, now)) in requests.into_iter().enumerate() {
@@ -61,22 +63,30 @@ async fn create_all(
         match prepared {
             // an idempotency key needs a look first; such requests are written one at a time
             Ok(run) if run.idempotency_key.is_some() => {
-                answers.push(Some(insert(conn, run, now).await));
+                answers.push(Some(condition(insert(conn, run, now).await)?));
             }
             Ok(run) => {
                 answers.push(None);
                 new.push((i, run, now));
             }
-            Err(e) => answers.push(Some(Err(e))),
+            Err(e) => answers.push(Some(condition(Err(e))?)),
         }
     }
-    for (i, answer) in insert_many(conn, new).await {
+    for (i, answer) in insert_many(conn, new).await? {
         answers[i] = Some(answer);
     }
-    answers
+    Ok(answers
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("a run creation was lost".into()))))
-        .collect()
+        .collect())
+}
+
+/// The answer, or the whole job's failure when it is the database's condition.
+fn condition<T>(answer: ApiResult<T>) -> ApiResult<ApiResult<T>> {
+    match answer {
+        Err(e) if e.is_database_condition() => Err(e),
+        answer => Ok(answer),
+    }
 }
 
 /// Inserts a run, or returns the existing one with the same (flow, idempotency key): `false`.
@@ -107,7 +117,7 @@ pub(crate) async fn insert(
 async fn insert_many(
     conn: &mut SqliteConnection,
     runs: Vec<(usize, NewRun, DateTime<Utc>)>,
-) -> Vec<(usize, Answer)> {
+) -> ApiResult<Vec<(usize, Answer)>> {
     let mut answers = Vec::with_capacity(runs.len());
     let mut rows: Vec<(usize, Row)> = runs
         .into_iter()
@@ -125,6 +135,7 @@ async fn insert_many(
                     .into_iter()
                     .map(|(i, r)| (i, Ok((r.into_api(), true)))),
             ),
+            Err(e) if e.is_database_condition() => return Err(e),
             Err(e) if chunk.len() == 1 => {
                 answers.extend(chunk.into_iter().map(|(i, _)| i).zip([Err(e)]));
             }
@@ -133,12 +144,12 @@ async fn insert_many(
                     let answer = write_rows(conn, &[&row])
                         .await
                         .map(|()| (row.into_api(), true));
-                    answers.push((i, answer));
+                    answers.push((i, condition(answer)?));
                 }
             }
         }
     }
-    answers
+    Ok(answers)
 }
 
 /// Most runs per INSERT (shorter remainders are split into powers of two, see `batch`).
@@ -207,11 +218,17 @@ async fn write_rows(conn: &mut SqliteConnection, rows: &[&Row]) -> ApiResult<()>
             .bind(r.scheduled);
     }
     if let Err(e) = q.execute(&mut *conn).await {
-        // the statement stopped part-way: undo what it wrote and close its savepoint
-        sqlx::query("ROLLBACK TO new_runs; RELEASE new_runs")
+        let e = ApiError::from(e);
+        // the statement stopped part-way: undo what it wrote and close its savepoint. A full
+        // disk may have rolled the whole transaction back, leaving no savepoint: its own
+        // error then says why, not the missing savepoint's
+        let undone = sqlx::query("ROLLBACK TO new_runs; RELEASE new_runs")
             .execute(&mut *conn)
-            .await?;
-        return Err(e.into());
+            .await;
+        return match undone {
+            Err(undo) if !e.is_database_condition() => Err(undo.into()),
+            _ => Err(e),
+        };
     }
     Ok(())
 }
@@ -319,7 +336,7 @@ mod tests {
             .collect();
         let answers = db
             .writer
-            .run(move |conn| Box::pin(async move { Ok(insert_many(conn, runs).await) }))
+            .run(move |conn| Box::pin(async move { insert_many(conn, runs).await }))
             .await
             .unwrap();
         assert_eq!(answers.len(), 37);

@@ -250,11 +250,18 @@ async fn write_chunk(
     let rows = match written {
         Ok(rows) => rows,
         Err(e) => {
+            let e = ApiError::from(e);
             // the statements stopped part-way: undo what they wrote and close the savepoint
-            sqlx::query("ROLLBACK TO changes; RELEASE changes")
+            let undone = sqlx::query("ROLLBACK TO changes; RELEASE changes")
                 .execute(&mut *conn)
-                .await?;
-            return Ok(Err(e.into()));
+                .await;
+            // The database's condition (a full disk) fails the whole job: SQLite may have
+            // rolled the transaction back, and what ran after would be committed on its own.
+            if e.is_database_condition() {
+                return Err(e);
+            }
+            undone?;
+            return Ok(Err(e));
         }
     };
     // Every run was read in this transaction, so each comes back; one that did not would mean

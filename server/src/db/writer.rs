@@ -190,12 +190,15 @@ impl Writer {
     }
 }
 
-/// Hands a job's result to its caller; given `Some(reason)` when the batch did not commit.
-type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+/// Hands a job's result to its caller; given `Some(failure)` when the batch did not commit.
+type Answer = Box<dyn FnOnce(Option<&ApiError>) + Send>;
 
 /// A job after it ran: whether it failed, and how to answer once the batch's fate is known.
 struct Ran {
     failed: bool,
+    /// The job's error when it is the database's condition (a full disk, a damaged page):
+    /// SQLite may have rolled the whole transaction back for it, and then it is the batch's.
+    condition: Option<ApiError>,
     answer: Answer,
 }
 
@@ -203,7 +206,7 @@ struct Ran {
 trait Job: Send {
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran>;
     /// Answers without running (the batch could not start).
-    fn fail(self: Box<Self>, reason: &str);
+    fn fail(self: Box<Self>, failure: &ApiError);
     /// When it was sent to the writer.
     fn queued(&self) -> std::time::Instant;
 }
@@ -223,11 +226,16 @@ where
         let TypedJob { job, reply, .. } = *self;
         Box::pin(async move {
             let result = job(conn).await;
+            let condition = match &result {
+                Err(e) if e.is_database_condition() => Some(e.clone()),
+                _ => None,
+            };
             Ran {
                 failed: result.is_err(),
-                answer: Box::new(move |lost: Option<&str>| {
+                condition,
+                answer: Box::new(move |lost: Option<&ApiError>| {
                     let result = match (lost, result) {
-                        (Some(reason), Ok(_)) => Err(lost_batch(reason)),
+                        (Some(failure), Ok(_)) => Err(failure.clone()),
                         (_, result) => result,
                     };
                     // the caller may have stopped waiting; its job ran all the same
@@ -237,8 +245,8 @@ where
         })
     }
 
-    fn fail(self: Box<Self>, reason: &str) {
-        let _ = self.reply.send(Err(lost_batch(reason)));
+    fn fail(self: Box<Self>, failure: &ApiError) {
+        let _ = self.reply.send(Err(failure.clone()));
     }
 
     fn queued(&self) -> std::time::Instant {
@@ -246,8 +254,12 @@ where
     }
 }
 
-fn lost_batch(reason: &str) -> ApiError {
-    ApiError::Internal(format!("the write transaction failed: {reason}"))
+/// What the jobs of a batch that failed as a whole are answered: the database's condition when
+/// it is one (a full disk, a lock another process held too long, a damaged file: 503 saying so),
+/// else an internal error.
+fn batch_failure(e: &sqlx::Error) -> ApiError {
+    crate::error::database_condition(e)
+        .unwrap_or_else(|| ApiError::Internal(format!("the write transaction failed: {e}")))
 }
 
 async fn run_writer(
@@ -306,7 +318,8 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         Err(e) => {
             let reason = e.to_string();
             tracing::error!(error = %reason, "the database writer cannot get its connection");
-            jobs.into_iter().for_each(|job| job.fail(&reason));
+            let failure = batch_failure(&e);
+            jobs.into_iter().for_each(|job| job.fail(&failure));
             stats.ended(Some(&reason));
             return Vec::new();
         }
@@ -336,7 +349,8 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                         failures,
                         "the database writer cannot begin a transaction; failing the batch"
                     );
-                    jobs.into_iter().for_each(|job| job.fail(&reason));
+                    let failure = batch_failure(&e);
+                    jobs.into_iter().for_each(|job| job.fail(&failure));
                     stats.ended(Some(&reason));
                     break 'batch (Vec::new(), true);
                 }
@@ -352,25 +366,26 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
         stats.begin_failures.store(0, Ordering::Relaxed);
         let mut ran: Vec<Ran> = Vec::with_capacity(jobs.len());
         let mut jobs = jobs.into_iter();
-        let mut fatal = exec(&mut tx, "SAVEPOINT job")
+        // why the batch failed as a whole: what is logged, and what its jobs are answered
+        let mut fatal: Option<(String, ApiError)> = exec(&mut tx, "SAVEPOINT job")
             .await
             .err()
-            .map(|e| e.to_string());
+            .map(|e| (e.to_string(), batch_failure(&e)));
         while fatal.is_none() {
             let Some(job) = jobs.next() else { break };
             let outcome = AssertUnwindSafe(IN_WRITE_JOB.scope((), job.run(&mut tx)))
                 .catch_unwind()
                 .await;
-            let failed = match outcome {
+            let (failed, condition) = match outcome {
                 Ok(r) => {
-                    let failed = r.failed;
+                    let outcome = (r.failed, r.condition.clone());
                     ran.push(r);
-                    failed
+                    outcome
                 }
                 Err(_) => {
                     // its reply channel is gone with it: the caller gets an internal error
                     tracing::error!("a database write job panicked; its writes are rolled back");
-                    true
+                    (true, None)
                 }
             };
             // The savepoint of the next job is opened in the same round trip as this one ends.
@@ -381,7 +396,13 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 (true, true) => "ROLLBACK TO job; RELEASE job",
             };
             if let Err(e) = exec(&mut tx, step).await {
-                fatal = Some(e.to_string());
+                // A full disk (or I/O error, or damage) can make SQLite roll back the whole
+                // transaction, savepoints included ("no such savepoint"): the batch is lost for
+                // the job's reason, which its callers are told instead of an internal error.
+                fatal = Some(match condition {
+                    Some(failure) => (failure.detail(), failure),
+                    None => (e.to_string(), batch_failure(&e)),
+                });
             } else if jobs.len() == 0 {
                 break;
             }
@@ -393,15 +414,15 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 Err(e) => {
                     // a failed COMMIT (a full disk) leaves the connection's state unknown
                     close = true;
-                    Some(e.to_string())
+                    Some((e.to_string(), batch_failure(&e)))
                 }
             },
-            Some(reason) => {
+            Some(fatal) => {
                 if let Err(e) = tx.rollback().await {
                     tracing::warn!(error = %e, "closing the write connection after a failed rollback");
                     close = true;
                 }
-                Some(reason)
+                Some(fatal)
             }
         };
         match fatal {
@@ -410,11 +431,10 @@ async fn run_batch(pool: &SqlitePool, jobs: Vec<Box<dyn Job>>, stats: &Stats) ->
                 stats.ended(None);
                 ran.into_iter().for_each(|r| (r.answer)(None));
             }
-            Some(reason) => {
+            Some((reason, failure)) => {
                 stats.ended(Some(&reason));
                 tracing::error!(error = %reason, "a batch of database writes failed and was rolled back");
-                ran.into_iter()
-                    .for_each(|r| (r.answer)(Some(reason.as_str())));
+                ran.into_iter().for_each(|r| (r.answer)(Some(&failure)));
             }
         }
         (carry, close)
@@ -572,6 +592,82 @@ mod tests {
         insert(&mut tx, 3, 0).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(rows_of(&db, 3).await, 1);
+    }
+
+    /// SQLite may answer a full disk by rolling the whole transaction back, savepoints and the
+    /// jobs before included: every job of the batch is told it is the disk, not an internal
+    /// error about a missing savepoint, and nothing of the batch stays.
+    #[tokio::test]
+    async fn a_batch_lost_to_a_full_disk_tells_each_job_so() {
+        let (_dir, db) = scratch_db().await;
+        db.writer
+            .run(|conn| {
+                Box::pin(async move {
+                    // the database may not grow any more, as on a full disk
+                    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        // both jobs wait behind a slow one, so they share the next batch
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let writer = db.writer.clone();
+        let stall = tokio::spawn(async move {
+            writer
+                .run(move |_| {
+                    Box::pin(async move {
+                        let _ = started.send(());
+                        let _ = held.await;
+                        Ok(())
+                    })
+                })
+                .await
+        });
+        running.await.unwrap();
+        let writer = db.writer.clone();
+        let small = tokio::spawn(async move {
+            writer
+                .run(|conn| Box::pin(async move { insert(conn, 1, 0).await }))
+                .await
+        });
+        let writer = db.writer.clone();
+        let big = tokio::spawn(async move {
+            writer
+                .run(|conn| {
+                    Box::pin(async move {
+                        for part in 0..2_000 {
+                            insert(conn, 2, part).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        release.send(()).unwrap();
+        stall.await.unwrap().unwrap();
+        let (small, big) = (small.await.unwrap(), big.await.unwrap());
+        assert!(
+            matches!(big, Err(ApiError::DatabaseUnavailable { ref message, .. }) if message.contains("disk is full")),
+            "{big:?}"
+        );
+        match small {
+            // SQLite kept the transaction: the first job's write is committed
+            Ok(()) => assert_eq!(rows_of(&db, 1).await, 1),
+            // it rolled it back: the first job learns why
+            Err(e) => {
+                assert!(e.is_database_condition(), "{e:?}");
+                assert_eq!(rows_of(&db, 1).await, 0);
+            }
+        }
+        assert_eq!(rows_of(&db, 2).await, 0);
     }
 
     #[tokio::test]

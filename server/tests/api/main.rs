@@ -9,6 +9,7 @@ mod cross_site;
 mod deployments;
 mod errors;
 mod events;
+mod faults;
 mod flow_runs;
 mod flows;
 mod health;

@@ -314,3 +314,47 @@ async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
     );
     assert_eq!(state(&app, &run).await["type"], "PENDING");
 }
+
+/// A pass that starts while heartbeats wait behind a slow write judges runs only once they are
+/// written: the writer falling behind can't make a live run look silent.
+#[tokio::test]
+async fn a_pass_waits_for_the_heartbeats_queued_before_it() {
+    let (app, clock) = app().await;
+    let d = deployment(&app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let agent = register_agent(&app).await;
+    let (run, token) = claimed(&app, &d, &agent).await;
+    let r = set_state(
+        &app,
+        &run,
+        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
+    )
+    .await;
+    assert_eq!(r["status"], "ACCEPT", "{r}");
+    let release = app.stall_writer().await;
+    let router = app.router.clone();
+    let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
+    let body = json!({ "claim_token": token }).to_string();
+    let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
+    while app.state.limits.requests_in_progress() == 0 && !beat.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    // time for the heartbeat to reach the writer's queue
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // the writer falls behind by more than the heartbeat timeout (30 s)
+    clock.advance(Duration::seconds(40));
+    let app_state = app.state.clone();
+    let pass = tokio::spawn(async move { reap_once(&app_state).await });
+    // time for the pass to start waiting (for the writer's queue, or without it for the lock)
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    release.send(()).unwrap();
+    let stats = pass.await.unwrap().unwrap();
+    assert_eq!(
+        stats.crashed, 0,
+        "the pass judged the run before its queued heartbeat was written"
+    );
+    let (s, answer) = beat.await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    assert_eq!(state(&app, &run).await["type"], "RUNNING");
+}
