@@ -143,7 +143,7 @@ pub fn launch(client: &RigelClient) -> CliResult<EngineLaunch> {
     Ok(EngineLaunch {
         program,
         api_url: client.base_url().to_string(),
-        api_key: std::env::var("RIGEL_API_KEY")
+        api_key: std::env::var(rigel_common::env::API_KEY)
             .ok()
             .filter(|k| !k.is_empty()),
         local_roots: None,
@@ -250,7 +250,7 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
             return Ok(());
         }
     };
-    let token = match std::env::var("RIGEL_CLAIM_TOKEN") {
+    let token = match std::env::var(rigel_common::env::CLAIM_TOKEN) {
         Ok(t) if !t.is_empty() => Some(
             Uuid::parse_str(&t)
                 .map_err(|_| CliError::invalid("RIGEL_CLAIM_TOKEN is not a UUID"))?,
@@ -258,12 +258,12 @@ pub async fn engine(client: &RigelClient, cmd: EngineCommand) -> CliResult {
         _ => None,
     };
     // set by the agent that started this engine; an engine started by hand reads any path
-    let local_roots = std::env::var_os(rigel_agent::runner::LOCAL_ROOTS)
+    let local_roots = std::env::var_os(rigel_common::env::LOCAL_ROOTS)
         .filter(|v| !v.is_empty())
         .map(|v| std::env::split_paths(&v).collect());
     let opts = EngineOptions {
         heartbeat: heartbeat("heartbeat-seconds", heartbeat_seconds)?,
-        echo: std::env::var_os("RIGEL_ENGINE_ECHO").is_some(),
+        echo: std::env::var_os(rigel_common::env::ENGINE_ECHO).is_some(),
         code_cache: crate::config::code_cache(),
         local_roots,
         ..Default::default()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// `RIGEL_HOME`, else `~/.rigel`.
 pub fn rigel_home() -> anyhow::Result<PathBuf> {
-    if let Some(home) = std::env::var_os("RIGEL_HOME").filter(|v| !v.is_empty()) {
+    if let Some(home) = std::env::var_os(rigel_common::env::HOME).filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(home));
     }
     let user_home = std::env::var_os("HOME")
@@ -17,7 +17,7 @@ pub fn rigel_home() -> anyhow::Result<PathBuf> {
 
 /// `RIGEL_DATABASE_URL`, else the SQLite file in the home folder.
 pub fn database_url(home: &std::path::Path) -> String {
-    match std::env::var("RIGEL_DATABASE_URL") {
+    match std::env::var(rigel_common::env::DATABASE_URL) {
         Ok(url) if !url.is_empty() => url,
         _ => format!("sqlite://{}", home.join("rigel.db").display()),
     }

@@ -93,7 +93,7 @@ enum Command {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RIGEL_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(rigel_common::env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
@@ -149,17 +149,15 @@ fn load_api_key_file(file: &std::path::Path) -> CliResult {
         )));
     }
     // before any thread starts: nothing else reads the environment yet
-    std::env::set_var("RIGEL_API_KEY", key);
+    std::env::set_var(rigel_common::env::API_KEY, key);
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(path) =
-        std::env::var_os(rigel_common::client::CA_CERT_VAR).filter(|v| !v.is_empty())
-    {
+    if let Some(path) = std::env::var_os(rigel_common::env::CA_CERT).filter(|v| !v.is_empty()) {
         if let Err(e) = RigelClient::read_ca_file(std::path::Path::new(&path)) {
-            eprintln!("error: {} {e}", rigel_common::client::CA_CERT_VAR);
+            eprintln!("error: {} {e}", rigel_common::env::CA_CERT);
             return ExitCode::from(exit::INVALID);
         }
     }

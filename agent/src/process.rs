@@ -35,11 +35,11 @@ impl FlowProcess {
     /// flag) and the agent's key file are not passed on.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new(program);
-        cmd.env_remove("RIGEL_CLAIM_TOKEN")
-            .env_remove(crate::runner::CLAIM_ON_STDIN)
+        cmd.env_remove(rigel_common::env::CLAIM_TOKEN)
+            .env_remove(rigel_common::env::ENGINE_CLAIM_ON_STDIN)
             // the agent's key file: a run's processes get the run's token in RIGEL_API_KEY
             // (`env`), which a key file would override
-            .env_remove("RIGEL_API_KEY_FILE");
+            .env_remove(rigel_common::env::API_KEY_FILE);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.working_dir {
             cmd.current_dir(dir);
@@ -58,7 +58,12 @@ impl FlowProcess {
     /// The Python interpreter: the runner's `RIGEL_PYTHON` (its last setting wins, as in the
     /// environment it builds; an empty one means `python3`), else this process's.
     pub fn python(&self) -> OsString {
-        match self.env.iter().rev().find(|(k, _)| k == "RIGEL_PYTHON") {
+        match self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == rigel_common::env::PYTHON)
+        {
             Some((_, v)) => rigel_spec::flowfile::python_interpreter_from(Some(v.clone())),
             None => crate::python::python_interpreter(),
         }

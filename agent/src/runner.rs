@@ -20,9 +20,6 @@ use uuid::Uuid;
 
 use crate::process::FlowProcess;
 
-/// The engine's list of folders `file` flow data may come from (empty: anywhere).
-pub const LOCAL_ROOTS: &str = "RIGEL_LOCAL_ROOTS";
-
 /// What every engine process needs to reach the server.
 #[derive(Debug, Clone)]
 pub struct EngineLaunch {
@@ -97,7 +94,7 @@ pub fn prepare(
     }
     let mut env: Vec<(String, OsString)> = Vec::new();
     if let Some(key) = run_token.or(launch.api_key.as_deref()) {
-        env.push(("RIGEL_API_KEY".into(), key.into()));
+        env.push((rigel_common::env::API_KEY.into(), key.into()));
     }
     if runner.kind == FlowRunnerType::Subprocess {
         env.extend(
@@ -126,15 +123,11 @@ pub fn prepare(
     })
 }
 
-/// Tells an engine process that its claim (`ClaimedRun` as JSON: the run and its deployment)
-/// comes on its standard input, so it need not read them from the server.
-pub const CLAIM_ON_STDIN: &str = "RIGEL_ENGINE_CLAIM_ON_STDIN";
-
-/// In an engine process: the claim its agent wrote to standard input (see [`CLAIM_ON_STDIN`]),
+/// In an engine process: the claim its agent wrote to standard input (see [`rigel_common::env::ENGINE_CLAIM_ON_STDIN`]),
 /// if it did and it is this run's; otherwise (None) the engine reads the run from the server.
 pub fn claim_from_stdin(id: Uuid) -> Option<ClaimedRun> {
     use std::io::Read;
-    std::env::var_os(CLAIM_ON_STDIN)?;
+    std::env::var_os(rigel_common::env::ENGINE_CLAIM_ON_STDIN)?;
     let mut bytes = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
         tracing::warn!(error = %e, "cannot read the claim on standard input; reading the run instead");
@@ -171,16 +164,19 @@ pub fn start(
 ) -> Result<Child, RunnerError> {
     let mut cmd = prepared.flow.command(&launch.program);
     cmd.args(["engine", "run", &run_id.to_string()])
-        .env("RIGEL_API_URL", &launch.api_url)
-        .env("RIGEL_FLOW_RUN_ID", run_id.to_string())
-        .env("RIGEL_CLAIM_TOKEN", claim_token.to_string())
-        .env(LOCAL_ROOTS, launch.local_roots.clone().unwrap_or_default())
-        .env(CLAIM_ON_STDIN, "1")
+        .env(rigel_common::env::API_URL, &launch.api_url)
+        .env(rigel_common::env::FLOW_RUN_ID, run_id.to_string())
+        .env(rigel_common::env::CLAIM_TOKEN, claim_token.to_string())
+        .env(
+            rigel_common::env::LOCAL_ROOTS,
+            launch.local_roots.clone().unwrap_or_default(),
+        )
+        .env(rigel_common::env::ENGINE_CLAIM_ON_STDIN, "1")
         .process_group(0)
         .stdin(Stdio::piped())
         .kill_on_drop(false);
     if prepared.stream_output {
-        cmd.env("RIGEL_ENGINE_ECHO", "1");
+        cmd.env(rigel_common::env::ENGINE_ECHO, "1");
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
     } else {
         cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
@@ -224,13 +220,16 @@ pub fn interpreter_env(
     };
     if let Some(python) = setting("python") {
         if !python.contains('/') {
-            return Ok(vec![("RIGEL_PYTHON".into(), python.into())]);
+            return Ok(vec![(rigel_common::env::PYTHON.into(), python.into())]);
         }
         let path = absolute(python);
         if !path.is_file() {
             return Err(format!("python '{}' does not exist", path.display()));
         }
-        return Ok(vec![("RIGEL_PYTHON".into(), path.into_os_string())]);
+        return Ok(vec![(
+            rigel_common::env::PYTHON.into(),
+            path.into_os_string(),
+        )]);
     }
     let (prefix, marker) = if let Some(venv) = setting("virtualenv") {
         let dir = absolute(venv);
@@ -278,7 +277,7 @@ pub fn interpreter_env(
     let path = std::env::join_paths(paths).map_err(|e| format!("cannot build PATH: {e}"))?;
     let mut env = vec![
         (
-            "RIGEL_PYTHON".to_string(),
+            rigel_common::env::PYTHON.to_string(),
             bin.join("python").into_os_string(),
         ),
         ("PATH".to_string(), path),

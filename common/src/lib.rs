@@ -11,6 +11,7 @@ pub mod block;
 pub mod client;
 pub mod deployment;
 pub mod duration;
+pub mod env;
 pub mod error;
 pub mod event;
 pub mod filter;

@@ -102,10 +102,10 @@ pub(crate) fn parameter_env(params: &Parameters) -> BTreeMap<String, String> {
                 }
             })
             .collect();
-        env.insert(format!("RIGEL_PARAM_{key}"), text);
+        env.insert(format!("{}{key}", rigel_common::env::PARAM_PREFIX), text);
     }
     env.insert(
-        "RIGEL_PARAMETERS".into(),
+        rigel_common::env::PARAMETERS.into(),
         serde_json::to_string(params).unwrap_or_else(|_| "{}".into()),
     );
     env
@@ -345,10 +345,16 @@ async fn execute_logged(
         stopped.clone(),
     ));
     let mut env = parameter_env(&run.parameters);
-    env.insert("RIGEL_FLOW_RUN_ID".into(), run.id.to_string());
-    env.insert("RIGEL_FLOW_RUN_NAME".into(), run.name.clone());
-    env.insert("RIGEL_DEPLOYMENT_NAME".into(), deployment.full_name());
-    env.insert("RIGEL_API_URL".into(), client.base_url().to_string());
+    env.insert(rigel_common::env::FLOW_RUN_ID.into(), run.id.to_string());
+    env.insert(rigel_common::env::FLOW_RUN_NAME.into(), run.name.clone());
+    env.insert(
+        rigel_common::env::DEPLOYMENT_NAME.into(),
+        deployment.full_name(),
+    );
+    env.insert(
+        rigel_common::env::API_URL.into(),
+        client.base_url().to_string(),
+    );
     let outcome = if is_python {
         match private_dir() {
             Ok(dir) => {

@@ -91,7 +91,7 @@ pub async fn run_flow(
         .arg(path)
         .arg(flow_name)
         .envs(env)
-        .env("RIGEL_STRUCTURED_OUTPUT", "1");
+        .env(rigel_common::env::STRUCTURED_OUTPUT, "1");
     // the flow's own account of why it failed: kept for the run's message, not logged
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let account = Arc::clone(&failure);

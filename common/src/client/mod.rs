@@ -29,9 +29,6 @@ pub use runs::Cancellation;
 /// The API address used when `RIGEL_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200/api";
 
-/// The environment variable naming a PEM file of certificate authorities to trust.
-pub const CA_CERT_VAR: &str = "RIGEL_CA_CERT";
-
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answered at the address (connection refused, DNS, timeout while connecting).
@@ -172,19 +169,19 @@ impl RigelClient {
     /// anything else, so an unreadable one is reported there — here it is left out with a
     /// warning on stderr).
     pub fn from_env() -> Self {
-        let url = std::env::var("RIGEL_API_URL")
+        let url = std::env::var(crate::env::API_URL)
             .ok()
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let roots = match std::env::var_os(CA_CERT_VAR).filter(|v| !v.is_empty()) {
+        let roots = match std::env::var_os(crate::env::CA_CERT).filter(|v| !v.is_empty()) {
             Some(path) => Self::read_ca_file(std::path::Path::new(&path)).unwrap_or_else(|e| {
-                eprintln!("warning: {CA_CERT_VAR} {e}; not trusted");
+                eprintln!("warning: {} {e}; not trusted", crate::env::CA_CERT);
                 Vec::new()
             }),
             None => Vec::new(),
         };
         let mut client = Self::with_roots(url, &roots);
-        client.api_key = std::env::var("RIGEL_API_KEY")
+        client.api_key = std::env::var(crate::env::API_KEY)
             .ok()
             .filter(|k| !k.is_empty());
         client

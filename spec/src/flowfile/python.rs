@@ -25,7 +25,7 @@ const READER: &str = include_str!("read_flows.py");
 /// The Python interpreter Rigel uses when nothing more specific is configured: `RIGEL_PYTHON`,
 /// else `python3` (looked up on `PATH`).
 pub fn python_interpreter() -> OsString {
-    python_interpreter_from(std::env::var_os("RIGEL_PYTHON"))
+    python_interpreter_from(std::env::var_os(rigel_common::env::PYTHON))
 }
 
 /// The interpreter a `RIGEL_PYTHON` setting names: an unset or empty one means `python3`.
