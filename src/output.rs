@@ -62,10 +62,10 @@ impl Table {
 
     pub fn render(&self) -> String {
         let cols = self.header.len();
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| display_width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate().take(cols) {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(display_width(cell));
             }
         }
         let mut text = String::new();
@@ -75,7 +75,7 @@ impl Table {
                 if i + 1 == cols {
                     parts.push(cell.to_string());
                 } else {
-                    let pad = widths[i].saturating_sub(cell.chars().count());
+                    let pad = widths[i].saturating_sub(display_width(cell));
                     parts.push(format!("{cell}{}", " ".repeat(pad)));
                 }
             }
@@ -88,6 +88,26 @@ impl Table {
         }
         text
     }
+}
+
+/// Columns `text` takes on a terminal: wide characters (CJK, most emoji) count two, combining
+/// marks none, and colour sequences (`ESC [ … m`) nothing.
+pub fn display_width(text: &str) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    let mut width = 0;
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        width += rest[..at].width();
+        rest = &rest[at..];
+        // skip `ESC [ params m`; a lone ESC counts as nothing
+        let end = rest
+            .char_indices()
+            .skip(1)
+            .find(|(i, c)| *i > 1 && c.is_ascii_alphabetic())
+            .map_or(rest.len(), |(i, c)| i + c.len_utf8());
+        rest = &rest[end..];
+    }
+    width + rest.width()
 }
 
 /// A state word, coloured when allowed (the word is always there: colour is never the only cue).
@@ -158,6 +178,26 @@ macro_rules! say {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_columns_line_up_with_wide_characters_and_colours() {
+        assert_eq!(display_width("日本"), 4);
+        assert_eq!(display_width("\x1b[32mCompleted\x1b[0m"), 9);
+        let mut t = Table::new(vec!["NAME", "STATE"]);
+        t.row(vec!["日本".into(), "\x1b[31mFailed\x1b[0m".into()]);
+        t.row(vec!["ab".into(), "Completed".into()]);
+        let text = t.render();
+        let cols: Vec<usize> = text
+            .lines()
+            .map(|l| {
+                let at = l
+                    .find(['S', 'C', '\x1b'])
+                    .unwrap();
+                display_width(&l[..at])
+            })
+            .collect();
+        assert_eq!(cols, [6, 6, 6], "{text}");
+    }
 
     #[test]
     fn thousands_are_separated() {

@@ -101,15 +101,26 @@ pub fn until(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     }
 }
 
-/// Cuts `text` to `width` columns, ending with `…` when cut.
+/// Cuts `text` to `width` terminal columns (a wide character takes two), ending with `…` when
+/// cut.
 pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= width {
         return text.to_string();
     }
     if width == 0 {
         return String::new();
     }
-    let mut out: String = text.chars().take(width - 1).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
 }
@@ -143,5 +154,8 @@ mod tests {
         assert_eq!(ago(now, now - chrono::Duration::seconds(7)), "7s ago");
         assert_eq!(fit("hello-world", 6), "hello…");
         assert_eq!(fit("short", 6), "short");
+        // wide characters take two columns: cut by columns, never past the width
+        assert_eq!(fit("日本語のフロー", 6), "日本…");
+        assert_eq!(fit("日本", 4), "日本");
     }
 }

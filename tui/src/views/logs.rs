@@ -135,7 +135,7 @@ impl LogPane {
             return 1;
         }
         let line = &self.lines[index];
-        let len = self.prefix_width() + line.text.chars().count();
+        let len = self.prefix_width() + unicode_width::UnicodeWidthStr::width(line.text.as_str());
         len.div_ceil(width).max(1)
     }
 
