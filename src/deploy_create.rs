@@ -10,6 +10,7 @@ use rigel_common::block::{validate_block_config, Block, BlockCreate, BlockType};
 use rigel_common::client::{RigelClient, Upserted};
 use rigel_common::deployment::{Deployment, DeploymentCreate};
 use rigel_common::flow_data::FlowData;
+use rigel_common::settings::StorageConfig;
 use rigel_spec::flowfile::{FlowFile, SpecError};
 use rigel_spec::{self as spec, FlowDataMode, FlowStorage, ResolvedSpec, SpecDocument};
 
@@ -306,12 +307,15 @@ struct StorageTarget {
 
 impl StorageTarget {
     fn new(id: Uuid, name: String, kind: BlockType, config: &serde_json::Value) -> Self {
-        let path = config.get("path").and_then(|p| p.as_str());
+        let path = match StorageConfig::read(kind, config) {
+            Ok(StorageConfig::Local { path }) => Some(path),
+            _ => None,
+        };
         Self {
             id,
             name,
             kind,
-            path: path.map(str::to_string),
+            path,
         }
     }
 

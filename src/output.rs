@@ -190,9 +190,7 @@ mod tests {
         let cols: Vec<usize> = text
             .lines()
             .map(|l| {
-                let at = l
-                    .find(['S', 'C', '\x1b'])
-                    .unwrap();
+                let at = l.find(['S', 'C', '\x1b']).unwrap();
                 display_width(&l[..at])
             })
             .collect();

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use rigel_common::deployment::{FlowRunnerSettings, FlowRunnerType};
+use rigel_common::settings::{ProcessConfig, RunnerConfig};
 use rigel_common::work_queue::ClaimedRun;
 use tokio::process::Child;
 use uuid::Uuid;
@@ -74,16 +75,18 @@ pub fn prepare(
     runner: &FlowRunnerSettings,
     run_token: Option<&str>,
 ) -> Result<Prepared, RunnerError> {
-    match runner.kind {
-        FlowRunnerType::Universal | FlowRunnerType::Subprocess => {}
-        other => return Err(RunnerError::Unavailable(other)),
+    if !matches!(
+        runner.kind,
+        FlowRunnerType::Universal | FlowRunnerType::Subprocess
+    ) {
+        return Err(RunnerError::Unavailable(runner.kind));
     }
-    let config = &runner.config;
-    let working_dir = config
-        .get("working_dir")
-        .and_then(|d| d.as_str())
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
+    let config = match runner.read() {
+        Ok(RunnerConfig::Process(config)) => config,
+        Ok(_) => return Err(RunnerError::Unavailable(runner.kind)),
+        Err(e) => return Err(RunnerError::Config(e.to_string())),
+    };
+    let working_dir = config.working_dir.as_deref().map(PathBuf::from);
     if let Some(dir) = &working_dir {
         if !dir.is_dir() {
             return Err(RunnerError::Config(format!(
@@ -98,21 +101,12 @@ pub fn prepare(
     }
     if runner.kind == FlowRunnerType::Subprocess {
         env.extend(
-            interpreter_env(config, working_dir.as_deref(), &|k| std::env::var_os(k))
+            interpreter_env(&config, working_dir.as_deref(), &|k| std::env::var_os(k))
                 .map_err(RunnerError::Config)?,
         );
     }
-    if let Some(vars) = config.get("env").and_then(|e| e.as_object()) {
-        for (k, v) in vars {
-            if let Some(v) = v.as_str() {
-                env.push((k.clone(), v.into()));
-            }
-        }
-    }
-    let stream_output = config
-        .get("stream_output")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
+    env.extend(config.env.iter().map(|(k, v)| (k.clone(), v.into())));
+    let stream_output = config.stream_output;
     Ok(Prepared {
         flow: FlowProcess {
             env,
@@ -187,15 +181,17 @@ pub fn start(
 /// The environment that selects a subprocess runner's Python interpreter (see the module
 /// docs); empty when the config names none. `var` reads the agent's environment.
 pub fn interpreter_env(
-    config: &serde_json::Value,
+    config: &ProcessConfig,
     working_dir: Option<&Path>,
     var: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Vec<(String, OsString)>, String> {
     let setting = |key: &str| {
-        config
-            .get(key)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
+        match key {
+            "python" => config.python.as_deref(),
+            "virtualenv" => config.virtualenv.as_deref(),
+            _ => config.condaenv.as_deref(),
+        }
+        .filter(|v| !v.is_empty())
     };
     let given: Vec<&str> = ["python", "virtualenv", "condaenv"]
         .into_iter()
@@ -355,11 +351,17 @@ mod tests {
         env.iter().find_map(|(k, v)| (k == key).then_some(v))
     }
 
+    fn cfg(v: serde_json::Value) -> ProcessConfig {
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn no_interpreter_setting_changes_nothing() {
         let none = |_: &str| None;
-        assert!(interpreter_env(&json!({}), None, &none).unwrap().is_empty());
-        assert!(interpreter_env(&json!({"python": null}), None, &none)
+        assert!(interpreter_env(&cfg(json!({})), None, &none)
+            .unwrap()
+            .is_empty());
+        assert!(interpreter_env(&cfg(json!({"python": null})), None, &none)
             .unwrap()
             .is_empty());
     }
@@ -367,10 +369,11 @@ mod tests {
     #[test]
     fn python_names_an_interpreter() {
         let none = |_: &str| None;
-        let env = interpreter_env(&json!({"python": "python3.12"}), None, &none).unwrap();
+        let env = interpreter_env(&cfg(json!({"python": "python3.12"})), None, &none).unwrap();
         assert_eq!(get(&env, "RIGEL_PYTHON").unwrap(), "python3.12");
         assert!(get(&env, "PATH").is_none());
-        let err = interpreter_env(&json!({"python": "/nope/python"}), None, &none).unwrap_err();
+        let err =
+            interpreter_env(&cfg(json!({"python": "/nope/python"})), None, &none).unwrap_err();
         assert!(err.contains("/nope/python' does not exist"), "{err}");
     }
 
@@ -380,7 +383,7 @@ mod tests {
         let venv = fake_env(&dir.path().join("venv"));
         let var = |k: &str| (k == "PATH").then(|| OsString::from("/usr/bin:/bin"));
         let config = json!({"virtualenv": venv.to_str().unwrap()});
-        let env = interpreter_env(&config, None, &var).unwrap();
+        let env = interpreter_env(&cfg(config), None, &var).unwrap();
         assert_eq!(
             get(&env, "RIGEL_PYTHON").unwrap(),
             venv.join("bin/python").as_os_str()
@@ -389,9 +392,10 @@ mod tests {
         assert_eq!(get(&env, "PATH").unwrap(), path.as_str());
         assert_eq!(get(&env, "VIRTUAL_ENV").unwrap(), venv.as_os_str());
         // relative to the working directory
-        let env = interpreter_env(&json!({"virtualenv": "venv"}), Some(dir.path()), &var).unwrap();
+        let env =
+            interpreter_env(&cfg(json!({"virtualenv": "venv"})), Some(dir.path()), &var).unwrap();
         assert_eq!(get(&env, "VIRTUAL_ENV").unwrap(), venv.as_os_str());
-        let err = interpreter_env(&json!({"virtualenv": "/nope"}), None, &var).unwrap_err();
+        let err = interpreter_env(&cfg(json!({"virtualenv": "/nope"})), None, &var).unwrap_err();
         assert!(err.contains("no bin/python"), "{err}");
     }
 
@@ -406,19 +410,19 @@ mod tests {
             "CONDA_EXE" => Some(exe.clone().into_os_string()),
             _ => None,
         };
-        let env = interpreter_env(&json!({"condaenv": "etl"}), None, &var).unwrap();
+        let env = interpreter_env(&cfg(json!({"condaenv": "etl"})), None, &var).unwrap();
         assert_eq!(get(&env, "CONDA_PREFIX").unwrap(), env_dir.as_os_str());
         assert_eq!(get(&env, "CONDA_DEFAULT_ENV").unwrap(), "etl");
         assert_eq!(
             get(&env, "RIGEL_PYTHON").unwrap(),
             env_dir.join("bin/python").as_os_str()
         );
-        let env = interpreter_env(&json!({"condaenv": "base"}), None, &var).unwrap();
+        let env = interpreter_env(&cfg(json!({"condaenv": "base"})), None, &var).unwrap();
         assert_eq!(get(&env, "CONDA_PREFIX").unwrap(), root.as_os_str());
         let path = env_dir.to_str().unwrap();
-        let env = interpreter_env(&json!({"condaenv": path}), None, &|_| None).unwrap();
+        let env = interpreter_env(&cfg(json!({"condaenv": path})), None, &|_| None).unwrap();
         assert_eq!(get(&env, "CONDA_PREFIX").unwrap(), env_dir.as_os_str());
-        let err = interpreter_env(&json!({"condaenv": "missing"}), None, &var).unwrap_err();
+        let err = interpreter_env(&cfg(json!({"condaenv": "missing"})), None, &var).unwrap_err();
         assert!(
             err.contains("conda environment 'missing' not found"),
             "{err}"
@@ -432,7 +436,7 @@ mod tests {
     #[test]
     fn only_one_interpreter_setting() {
         let config = json!({"virtualenv": "/a", "condaenv": "b"});
-        let err = interpreter_env(&config, None, &|_| None).unwrap_err();
+        let err = interpreter_env(&cfg(config), None, &|_| None).unwrap_err();
         assert!(err.contains("only one of"), "{err}");
     }
 }

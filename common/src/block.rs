@@ -145,15 +145,8 @@ fn config_keys(kind: BlockType) -> (&'static [&'static str], &'static [&'static 
         BlockType::Server => (&[], &[]),
         BlockType::Local => (&["path"], &["path"]),
         BlockType::S3 => (
-            &[
-                "bucket",
-                "prefix",
-                "region",
-                "endpoint_url",
-                "aws_access_key_id",
-                "aws_secret_access_key",
-            ],
-            &["bucket"],
+            crate::settings::S3Config::KEYS,
+            crate::settings::S3Config::REQUIRED,
         ),
     }
 }

@@ -254,15 +254,8 @@ impl FlowRunnerSettings {
             .as_object()
             .ok_or_else(|| FieldError::new("config", "must be a JSON object"))?;
         let allowed: &[&str] = match self.kind {
-            FlowRunnerType::Universal => &["env"],
-            FlowRunnerType::Subprocess => &[
-                "env",
-                "working_dir",
-                "stream_output",
-                "virtualenv",
-                "condaenv",
-                "python",
-            ],
+            FlowRunnerType::Universal => crate::settings::ProcessConfig::UNIVERSAL_KEYS,
+            FlowRunnerType::Subprocess => crate::settings::ProcessConfig::KEYS,
             FlowRunnerType::Docker | FlowRunnerType::Kubernetes => return Ok(()),
         };
         for (key, value) in obj {

@@ -22,6 +22,7 @@ pub mod log;
 pub mod names;
 pub mod params;
 pub mod schedule;
+pub mod settings;
 pub mod state;
 pub mod task_run;
 pub mod validation;

@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context};
 use rigel_common::block::BlockType;
 use rigel_common::client::RigelClient;
 use rigel_common::flow_data::{content_key_hash, is_content_key_of, DataEncoding, FlowData};
+use rigel_common::settings::StorageConfig;
 use rigel_spec::flowfile::FlowFileKind;
 
 use crate::process::FlowProcess;
@@ -128,12 +129,11 @@ async fn fetch_stored(
                     bytes
                 }
                 BlockType::Local => {
-                    let root = block
-                        .config
-                        .get("path")
-                        .and_then(|p| p.as_str())
-                        .ok_or_else(|| anyhow!("local storage block '{}' has no path", block.name))?;
-                    let path = inside(&flow.folder(Path::new(root)), &r.data)
+                    let root = match StorageConfig::read(block.kind, &block.config) {
+                        Ok(StorageConfig::Local { path }) => path,
+                        _ => bail!("local storage block '{}' has no path", block.name),
+                    };
+                    let path = inside(&flow.folder(Path::new(&root)), &r.data)
                         .with_context(|| format!("local storage block '{}'", block.name))?;
                     std::fs::read(&path)
                         .with_context(|| format!("cannot read {} (local storage block '{}')", path.display(), block.name))?
