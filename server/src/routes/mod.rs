@@ -10,6 +10,7 @@ pub mod flow_runs;
 pub mod flows;
 pub mod health;
 pub mod logs;
+pub mod openapi;
 pub mod task_runs;
 pub mod work_queues;
 

@@ -13,6 +13,7 @@ mod flow_runs;
 mod flows;
 mod health;
 mod logs;
+mod openapi;
 mod orchestration;
 mod persistence;
 mod queue_offers;
