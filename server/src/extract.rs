@@ -10,6 +10,7 @@ use axum::http::HeaderValue;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::objects_only::ObjectsOnly;
 
 /// A JSON body, which must be sent as `Content-Type: application/json` (or another `+json`
 /// type): a browser may send `text/plain` to any address without asking first, so accepting it
@@ -115,7 +116,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
+    match serde_path_to_error::deserialize(ObjectsOnly(de)) {
         Ok(value) => Ok(value),
         Err(err) if is_whole_float_error(&err) => read_whole_floats(bytes, err).map_err(invalid),
         Err(err) => Err(invalid(err)),
@@ -142,7 +143,7 @@ fn read_whole_floats<T: DeserializeOwned>(bytes: &[u8], first: PathError) -> Res
         if !is_whole_float_error(&err) || !make_integer(&mut value, err.path()) {
             return Err(err);
         }
-        match serde_path_to_error::deserialize(&value) {
+        match serde_path_to_error::deserialize(ObjectsOnly(&value)) {
             Ok(read) => return Ok(read),
             Err(next) => err = next,
         }

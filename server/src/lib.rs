@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod notify;
+pub mod objects_only;
 pub mod orchestration;
 pub mod routes;
 pub mod serve;

@@ -164,3 +164,18 @@ async fn an_idempotency_key_is_measured_in_characters() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn an_object_sent_as_an_array_is_refused() {
+    let app = TestApp::new().await;
+    // serde alone reads a struct from an array of its field values
+    let (s, e) = app.post("/api/flows/filter", json!([null, 5])).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (s, e) = app
+        .post("/api/flows/filter", json!({"flows": [null, null, null]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["details"]["field"], "flows", "{e}");
+    let (s, _) = app.post("/api/flows/filter", json!({"flows": {}})).await;
+    assert_eq!(s, StatusCode::OK);
+}
