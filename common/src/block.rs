@@ -104,12 +104,15 @@ pub struct StoredData {
     pub size: u64,
 }
 
+/// Longest key under which a `server` block stores bytes.
+pub const MAX_STORAGE_KEY_LEN: usize = 128;
+
 /// Keys under which a `server` block stores bytes: 1–128 of `A-Z a-z 0-9 . _ -`, not `.`/`..`.
 pub fn validate_storage_key(key: &str) -> Result<(), FieldError> {
     let ok_chars = key
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if key.is_empty() || key.len() > 128 || !ok_chars || key == "." || key == ".." {
+    if key.is_empty() || key.len() > MAX_STORAGE_KEY_LEN || !ok_chars || key == "." || key == ".." {
         return Err(FieldError::new(
             "key",
             "must be 1-128 characters of letters, digits, '.', '_' or '-' (and not '.' or '..')",

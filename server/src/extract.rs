@@ -10,6 +10,7 @@ use axum::http::HeaderValue;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::objects_only::ObjectsOnly;
 
 /// A JSON body, which must be sent as `Content-Type: application/json` (or another `+json`
 /// type): a browser may send `text/plain` to any address without asking first, so accepting it
@@ -115,28 +116,103 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::BadRequest(format!("malformed JSON body: {inner}"))
-            }
-            serde_json::error::Category::Io | serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                let mut field = if path == "." { String::new() } else { path };
-                // the path names the object a required field is missing from; name the field
-                if let Some(missing) = missing_field(&message) {
-                    field = if field.is_empty() {
-                        missing.to_string()
-                    } else {
-                        format!("{field}.{missing}")
-                    };
-                }
-                ApiError::invalid(field, message)
-            }
+    match serde_path_to_error::deserialize(ObjectsOnly(de)) {
+        Ok(value) => Ok(value),
+        Err(err) if is_whole_float_error(&err) => read_whole_floats(bytes, err).map_err(invalid),
+        Err(err) => Err(invalid(err)),
+    }
+}
+
+type PathError = serde_path_to_error::Error<serde_json::Error>;
+
+/// Most integers spelt as floats (`2.0`) one body may hold; past that the first one is refused.
+/// Each costs a decoding of the whole body.
+const MAX_WHOLE_FLOATS: usize = 64;
+
+/// JSON Schema (and so the OpenAPI document) calls `2.0` an integer, and some clients spell
+/// whole numbers that way (Python's `json.dumps(4 / 2)`), but serde refuses a float where it
+/// wants an integer. Such a body is read again from a `Value`, with the number serde refused
+/// turned into the integer it is, until it reads or fails otherwise. Only the fields serde
+/// wanted as integers change: a float inside free-form data (`parameters`) stays as sent.
+fn read_whole_floats<T: DeserializeOwned>(bytes: &[u8], first: PathError) -> Result<T, PathError> {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(first);
+    };
+    let mut err = first;
+    for _ in 0..MAX_WHOLE_FLOATS {
+        if !is_whole_float_error(&err) || !make_integer(&mut value, err.path()) {
+            return Err(err);
         }
-    })
+        match serde_path_to_error::deserialize(ObjectsOnly(&value)) {
+            Ok(read) => return Ok(read),
+            Err(next) => err = next,
+        }
+    }
+    Err(err)
+}
+
+fn is_whole_float_error(err: &PathError) -> bool {
+    err.inner()
+        .to_string()
+        .starts_with("invalid type: floating point `")
+}
+
+/// Turns the whole float at `path` into an integer; false when there is none there.
+fn make_integer(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let mut at = value;
+    for segment in path.iter() {
+        at = match (segment, at) {
+            (Segment::Seq { index }, serde_json::Value::Array(items)) => {
+                match items.get_mut(*index) {
+                    Some(item) => item,
+                    None => return false,
+                }
+            }
+            (
+                Segment::Map { key } | Segment::Enum { variant: key },
+                serde_json::Value::Object(map),
+            ) => match map.get_mut(key) {
+                Some(item) => item,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    let Some(f) = at.as_f64().filter(|f| f.fract() == 0.0 && at.is_f64()) else {
+        return false;
+    };
+    // within ±2^53 every integer is exactly a float, and both i64 and u64 hold it
+    if f.abs() > 9_007_199_254_740_992.0 {
+        return false;
+    }
+    *at = serde_json::Value::from(f as i64);
+    true
+}
+
+/// A body that is JSON but not what the operation reads: a syntax error is 400, the rest 422
+/// naming the field.
+fn invalid(err: PathError) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::BadRequest(format!("malformed JSON body: {inner}"))
+        }
+        serde_json::error::Category::Io | serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            let mut field = if path == "." { String::new() } else { path };
+            // the path names the object a required field is missing from; name the field
+            if let Some(missing) = missing_field(&message) {
+                field = if field.is_empty() {
+                    missing.to_string()
+                } else {
+                    format!("{field}.{missing}")
+                };
+            }
+            ApiError::invalid(field, message)
+        }
+    }
 }
 
 /// The field of serde's "missing field `name`" message.

@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod metrics;
 pub mod notify;
+pub mod objects_only;
 pub mod orchestration;
 pub mod routes;
 pub mod serve;
@@ -175,7 +176,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api().split_for_parts();
     let access = routes::access_table();
-    let openapi = Arc::new(auth::access::document(openapi, &access));
+    let openapi = Arc::new(routes::openapi::document(openapi, &access));
     let guard = auth::guard::AuthLayer::new(access, state.clone());
     let max_body = state.config.max_body_bytes;
     let site = cross_site::SiteGuardLayer::new(state.config.site.clone());

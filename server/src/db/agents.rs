@@ -184,8 +184,16 @@ pub async fn filter(db: &Db, f: &AgentFilter, at: &Liveness) -> ApiResult<Vec<Ag
         push_in(&mut qb, "work_queue_name", &names.any_);
     }
     if let Some(statuses) = &f.agents.status {
-        qb.push(" AND (0");
+        // one OR per distinct status: `any_` may repeat one up to MAX_ANY times, and SQLite
+        // refuses an expression that deep
+        let mut distinct: Vec<AgentStatus> = Vec::new();
         for status in &statuses.any_ {
+            if !distinct.contains(status) {
+                distinct.push(*status);
+            }
+        }
+        qb.push(" AND (0");
+        for status in &distinct {
             qb.push(" OR (1");
             let (from, to) = at.heartbeat_range(*status);
             if let Some(from) = from {

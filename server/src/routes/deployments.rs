@@ -185,7 +185,9 @@ async fn filter_deployments(
 /// How many deployments match; answers a bare number.
 #[utoipa::path(post, path = "/deployments/count", tag = "deployments",
     request_body = DeploymentCount,
-    responses((status = 200, body = u64), (status = 422, body = ErrorBody)))]
+    responses((status = 200, content_type = "application/json", body = u64,
+        description = "The number of matches, as a bare JSON number"),
+        (status = 422, body = ErrorBody)))]
 async fn count_deployments(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<DeploymentCount>,

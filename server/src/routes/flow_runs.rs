@@ -10,7 +10,7 @@ use rigel_common::flow_run::{
 };
 use rigel_common::state::{
     ProposalOutcome, SetState, SetStateResult, SetStateStatus, SetStates, SetStatesResult,
-    State as RunState, StateCreate, MAX_PROPOSALS,
+    State as RunState, StateCreate, MAX_PROPOSALS, MAX_STATE_NAME_CHARS,
 };
 use rigel_common::validation::{validate_name, FieldError};
 use utoipa_axum::router::OpenApiRouter;
@@ -52,10 +52,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Checks a proposed state's free-text fields.
 pub fn validate_state(field: &str, s: &StateCreate) -> Result<(), FieldError> {
     if let Some(name) = &s.name {
-        if name.trim().is_empty() || name.chars().count() > 100 {
+        if name.trim().is_empty() || name.chars().count() > MAX_STATE_NAME_CHARS {
             return Err(FieldError::new(
                 format!("{field}.name"),
-                "must be 1-100 characters",
+                format!("must be 1-{MAX_STATE_NAME_CHARS} characters"),
             ));
         }
     }
@@ -68,13 +68,18 @@ pub fn validate_state(field: &str, s: &StateCreate) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Longest idempotency key of a run creation.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 500;
+
 /// Checks an idempotency key: 1–500 characters.
 pub fn validate_idempotency_key(key: Option<&str>) -> Result<(), FieldError> {
     match key {
-        Some(k) if k.is_empty() || k.len() > 500 => Err(FieldError::new(
-            "idempotency_key",
-            "must be 1-500 characters",
-        )),
+        Some(k) if k.is_empty() || k.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS => {
+            Err(FieldError::new(
+                "idempotency_key",
+                format!("must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} characters"),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -145,7 +150,9 @@ async fn filter_flow_runs(
 
 /// How many runs match; answers a bare number.
 #[utoipa::path(post, path = "/flow_runs/count", tag = "flow runs", request_body = FlowRunCount,
-    responses((status = 200, body = u64), (status = 422, body = ErrorBody)))]
+    responses((status = 200, content_type = "application/json", body = u64,
+        description = "The number of matches, as a bare JSON number"),
+        (status = 422, body = ErrorBody)))]
 async fn count_flow_runs(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<FlowRunCount>,

@@ -11,6 +11,7 @@ pub mod flows;
 pub mod health;
 pub mod logs;
 pub mod metrics;
+pub mod openapi;
 pub mod task_runs;
 pub mod work_queues;
 

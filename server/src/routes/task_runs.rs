@@ -5,7 +5,7 @@ use rigel_common::error::ErrorBody;
 use rigel_common::filter::validate_limit;
 use rigel_common::state::{SetState, SetStateResult, State as RunState};
 use rigel_common::task_run::{TaskRun, TaskRunCreate, TaskRunFilter};
-use rigel_common::validation::FieldError;
+use rigel_common::validation::{FieldError, MAX_NAME_LEN};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -51,8 +51,8 @@ async fn create_task_run(
             crate::db::holdings::run(&s.db, key, run)
         })
         .await?;
-    if body.name.trim().is_empty() || body.name.chars().count() > 200 {
-        return Err(FieldError::new("name", "must be 1-200 characters").into());
+    if body.name.trim().is_empty() || body.name.chars().count() > MAX_NAME_LEN {
+        return Err(FieldError::new("name", format!("must be 1-{MAX_NAME_LEN} characters")).into());
     }
     if let Some(st) = &body.state {
         validate_state("state", st)?;

@@ -446,3 +446,13 @@ async fn agent_and_log_routes_are_documented() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_status_filter_listing_a_status_many_times_is_answered() {
+    let (app, _clock) = app_with_clock().await;
+    let agent = register(&app, "a", "q").await;
+    // each listed status was one more OR in the query: SQLite refused 1000 of them (500)
+    let statuses = vec!["online"; rigel_common::filter::MAX_ANY];
+    let ids = filter_ids(&app, json!({"agents": {"status": {"any_": statuses}}})).await;
+    assert_eq!(ids, vec![agent["id"].as_str().unwrap().to_string()]);
+}

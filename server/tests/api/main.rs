@@ -15,6 +15,7 @@ mod flows;
 mod health;
 mod logs;
 mod metrics;
+mod openapi;
 mod orchestration;
 mod persistence;
 mod queue_offers;
