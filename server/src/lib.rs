@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod notify;
 pub mod objects_only;
 pub mod orchestration;
+pub mod planning;
 pub mod routes;
 pub mod serve;
 pub mod services;

@@ -16,8 +16,7 @@ use super::{
     to_micros, Db,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::services::plan::Horizon;
-use crate::services::run_times::RunsAhead;
+use crate::planning::{Horizon, RunsAhead};
 
 #[derive(sqlx::FromRow)]
 struct DeploymentRow {

@@ -22,8 +22,7 @@ use super::batch::{self, statement};
 use super::flow_runs::{default_run_name, FlowRunRow, COLUMNS as RUN_COLUMNS};
 use super::{to_json, to_micros, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::services::plan::Horizon;
-use crate::services::run_times::RunsAhead;
+use crate::planning::{Horizon, RunsAhead};
 
 /// The name of a Scheduled run that is overdue.
 pub const LATE: &str = "Late";

@@ -18,8 +18,8 @@ use crate::db::deployments::{self, Saved};
 use crate::db::schedules::{self, BackfillTimes};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
-use crate::services::plan::Horizon;
-use crate::services::run_times::{self, RunsAhead};
+use crate::planning::{Horizon, RunsAhead};
+use crate::services::run_times;
 use crate::AppState;
 
 /// Who may call each route of this module (see `crate::auth`).

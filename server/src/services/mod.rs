@@ -7,7 +7,7 @@
 //! sleeping.
 
 pub mod late_runs;
-pub mod plan;
+pub use crate::planning::SchedulerConfig;
 pub mod reaper;
 pub mod retention;
 pub mod run_times;
@@ -20,38 +20,6 @@ use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
 use crate::AppState;
-
-/// How the scheduler keeps runs materialised. A deployment with an active schedule has at least
-/// `min_runs` future runs **and** runs up to `min_horizon` ahead, but never more than `max_runs`
-/// future runs nor runs further than `max_horizon` ahead.
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    /// Time between two passes.
-    pub interval: Duration,
-    pub min_runs: usize,
-    pub max_runs: usize,
-    pub min_horizon: Duration,
-    pub max_horizon: Duration,
-    /// Deployments read per query.
-    pub page_size: usize,
-    /// Runs written per transaction, at most (plus one deployment's runs), so requests waiting
-    /// for the writer are not held up for long.
-    pub runs_per_transaction: usize,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(5),
-            min_runs: 3,
-            max_runs: 100,
-            min_horizon: Duration::from_secs(60 * 60),
-            max_horizon: Duration::from_secs(100 * 24 * 60 * 60),
-            page_size: 500,
-            runs_per_transaction: 5000,
-        }
-    }
-}
 
 /// When Scheduled runs are renamed Late.
 #[derive(Debug, Clone)]

@@ -7,12 +7,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use rigel_common::schedule::Schedule;
 
-use super::plan::Horizon;
-use crate::db::to_json;
 use crate::error::{ApiError, ApiResult};
+use crate::planning::{Horizon, RunsAhead};
 use crate::AppState;
 
 /// Called on the blocking thread before each computation a request makes (validating a schedule,
@@ -58,23 +56,6 @@ where
     .map_err(|e| ApiError::Internal(format!("computing run times failed: {e}")))
 }
 
-/// A schedule's runs ahead of now ([`Horizon::ahead`]), computed for the write that stores or
-/// resumes that schedule; the write [picks](Horizon::pick) from them.
-#[derive(Debug, Clone)]
-pub struct RunsAhead {
-    /// The schedule they were computed from, as stored (JSON).
-    schedule: String,
-    pub times: Vec<DateTime<Utc>>,
-}
-
-impl RunsAhead {
-    /// Whether these are the runs of `schedule` (a write compares with what it is storing: a
-    /// concurrent change may have replaced the schedule these were computed for).
-    pub fn belong_to(&self, schedule: &Schedule) -> bool {
-        self.schedule == to_json(schedule)
-    }
-}
-
 /// Lists `schedule`'s runs ahead of `horizon.now` off the async workers. A schedule that can't
 /// be computed (within its work budget) is a 422 naming its field (`schedule.rrule`).
 pub async fn ahead(
@@ -87,8 +68,5 @@ pub async fn ahead(
     let times = off_thread(state, move || horizon.ahead(&owned))
         .await?
         .map_err(|e| ApiError::from(e.under("schedule")))?;
-    Ok(RunsAhead {
-        schedule: to_json(schedule),
-        times,
-    })
+    Ok(RunsAhead::new(schedule, times))
 }

@@ -28,10 +28,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rigel_common::schedule::Schedule;
 use uuid::Uuid;
 
-use super::plan::Horizon;
 use super::ServiceError;
 use crate::db::from_micros;
 use crate::db::schedules::{self, Planned, ShortDeployment, Shortage};
+use crate::planning::Horizon;
 use crate::AppState;
 
 /// What one pass did.

@@ -243,7 +243,7 @@ async fn a_schedule_changed_during_a_pass_is_not_overwritten() {
     activate_silently(&app, d).await;
     // read as the scheduler would, then change the schedule before writing
     let horizon =
-        rigel_server::services::plan::Horizon::new(app.state.now(), &app.state.config.scheduler);
+        rigel_server::planning::Horizon::new(app.state.now(), &app.state.config.scheduler);
     let page = rigel_server::db::schedules::short_deployments(
         &app.state.db,
         rigel_server::db::schedules::Shortage::BelowHorizon,

@@ -1,12 +1,44 @@
 //! Which run times a deployment still needs: pure functions over a schedule, the current time and
-//! what is already materialised (no database), shared by the scheduler loop and by the requests
-//! that change a schedule.
+//! what is already materialised (no database, no I/O), shared by the scheduler loop, the requests
+//! that change a schedule and the writes that store its runs.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rigel_common::schedule::Schedule;
 use rigel_common::validation::FieldError;
 
-use super::SchedulerConfig;
+use std::time::Duration;
+
+/// How the scheduler keeps runs materialised. A deployment with an active schedule has at least
+/// `min_runs` future runs **and** runs up to `min_horizon` ahead, but never more than `max_runs`
+/// future runs nor runs further than `max_horizon` ahead.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Time between two passes.
+    pub interval: Duration,
+    pub min_runs: usize,
+    pub max_runs: usize,
+    pub min_horizon: Duration,
+    pub max_horizon: Duration,
+    /// Deployments read per query.
+    pub page_size: usize,
+    /// Runs written per transaction, at most (plus one deployment's runs), so requests waiting
+    /// for the writer are not held up for long.
+    pub runs_per_transaction: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            min_runs: 3,
+            max_runs: 100,
+            min_horizon: Duration::from_secs(60 * 60),
+            max_horizon: Duration::from_secs(100 * 24 * 60 * 60),
+            page_size: 500,
+            runs_per_transaction: 5000,
+        }
+    }
+}
 
 /// The bounds of the materialised window at `now`.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +151,35 @@ impl Horizon {
         }
         Ok(runs)
     }
+}
+
+/// A schedule's runs ahead of now ([`Horizon::ahead`]), computed for the write that stores or
+/// resumes that schedule; the write [picks](Horizon::pick) from them.
+#[derive(Debug, Clone)]
+pub struct RunsAhead {
+    /// The schedule they were computed from, as stored (JSON).
+    schedule: String,
+    pub times: Vec<DateTime<Utc>>,
+}
+
+impl RunsAhead {
+    pub fn new(schedule: &Schedule, times: Vec<DateTime<Utc>>) -> Self {
+        Self {
+            schedule: stored(schedule),
+            times,
+        }
+    }
+
+    /// Whether these are the runs of `schedule` (a write compares with what it is storing: a
+    /// concurrent change may have replaced the schedule these were computed for).
+    pub fn belong_to(&self, schedule: &Schedule) -> bool {
+        self.schedule == stored(schedule)
+    }
+}
+
+/// A schedule as the database stores it (its JSON).
+fn stored(schedule: &Schedule) -> String {
+    serde_json::to_string(schedule).unwrap_or_else(|_| "null".to_string())
 }
 
 #[cfg(test)]
