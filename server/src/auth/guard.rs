@@ -266,15 +266,9 @@ async fn run_caller(
     let Some(presented) = Presented::parse(token) else {
         return Err(refuse("it is malformed"));
     };
-    type Row = (Option<Uuid>, String, i64, Option<Uuid>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT r.claim_token, r.state_type, r.state_timestamp, r.deployment_id, d.flow_data
-         FROM flow_run r LEFT JOIN deployment d ON d.id = r.deployment_id WHERE r.id = ?",
-    )
-    .bind(presented.run)
-    .fetch_optional(&state.db.read)
-    .await
-    .map_err(|e| ApiError::from(e).into_response())?;
+    let row = crate::db::holdings::run_token_facts(&state.db, presented.run)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let Some((claim, kind, at, deployment, flow_data)) = row else {
         return Err(refuse("its flow run does not exist"));
     };

@@ -34,25 +34,7 @@ impl RunTokens {
         getrandom::fill(&mut fresh)
             .map_err(|e| ApiError::Internal(format!("no randomness for the run secret: {e}")))?;
         let fresh = fresh.to_vec();
-        let value: Vec<u8> = db
-            .writer
-            .run(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO server_secret (name, value) VALUES ('run_tokens', ?)",
-                    )
-                    .bind(fresh)
-                    .execute(&mut *conn)
-                    .await?;
-                    let (value,): (Vec<u8>,) = sqlx::query_as(
-                        "SELECT value FROM server_secret WHERE name = 'run_tokens'",
-                    )
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    Ok(value)
-                })
-            })
-            .await?;
+        let value = crate::db::secrets::run_token_secret(db, fresh).await?;
         let secret = value
             .try_into()
             .map_err(|_| ApiError::Internal("the stored run secret is not 32 bytes".into()))?;

@@ -68,3 +68,17 @@ pub async fn agent(db: &Db, key: Uuid, agent: Uuid) -> ApiResult<Option<bool>> {
             .await?,
     )
 }
+
+/// What checking a run token needs of its run: the claim it is held with, its state type and
+/// when it entered it, and its deployment with the deployment's flow data (JSON).
+pub type RunTokenFacts = (Option<Uuid>, String, i64, Option<Uuid>, Option<String>);
+
+pub async fn run_token_facts(db: &Db, run: Uuid) -> ApiResult<Option<RunTokenFacts>> {
+    Ok(sqlx::query_as(
+        "SELECT r.claim_token, r.state_type, r.state_timestamp, r.deployment_id, d.flow_data
+         FROM flow_run r LEFT JOIN deployment d ON d.id = r.deployment_id WHERE r.id = ?",
+    )
+    .bind(run)
+    .fetch_optional(&db.read)
+    .await?)
+}

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Access, Rule};
+use crate::db::secrets;
 use crate::error::{ApiError, ApiResult, DatabaseCondition};
 use crate::AppState;
 
@@ -105,8 +106,7 @@ async fn probe(s: &AppState) -> Vec<String> {
     // read before the probe's own write, whose commit would clear it: on a full disk the
     // probe's write (one page) may still fit where the writes of requests did not
     let failed = s.db.writer.stats().last_failure();
-    let read = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM (SELECT 1 FROM flow LIMIT 1)")
-        .fetch_one(&s.db.read);
+    let read = secrets::probe_read(&s.db);
     match tokio::time::timeout(PROBE_TIMEOUT, read).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => problems.push(format!("the database can't be read: {e}")),
@@ -115,15 +115,7 @@ async fn probe(s: &AppState) -> Vec<String> {
             PROBE_TIMEOUT.as_secs()
         )),
     }
-    // a write that changes nothing but still goes through the writer's queue and a commit
-    let write = s.db.writer.run(|conn| {
-        Box::pin(async move {
-            sqlx::query("UPDATE server_secret SET value = value WHERE name = 'run_tokens'")
-                .execute(conn)
-                .await?;
-            Ok(())
-        })
-    });
+    let write = secrets::probe_write(&s.db);
     match tokio::time::timeout(PROBE_TIMEOUT, write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => problems.push(format!("the database can't be written: {}", e.detail())),
