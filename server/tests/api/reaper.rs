@@ -52,6 +52,23 @@ async fn claimed(app: &TestApp, d: &Value, agent: &str) -> (Value, String) {
     (run, got[0]["claim_token"].as_str().unwrap().to_string())
 }
 
+/// A run an agent claimed and started (Running), with its claim token.
+async fn running(app: &TestApp) -> (Value, String) {
+    let d = deployment(app).await;
+    app.post("/api/work_queues/", json!({"name": "default"}))
+        .await;
+    let agent = register_agent(app).await;
+    let (run, token) = claimed(app, &d, &agent).await;
+    let r = set_state(
+        app,
+        &run,
+        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
+    )
+    .await;
+    assert_eq!(r["status"], "ACCEPT", "{r}");
+    (run, token)
+}
+
 async fn state(app: &TestApp, run: &Value) -> Value {
     app.get(&format!("/api/flow_runs/{}", run["id"].as_str().unwrap()))
         .await
@@ -187,18 +204,7 @@ async fn pending_runs_of_an_offline_agent_go_back_to_the_queue() {
 #[tokio::test]
 async fn a_heartbeat_delayed_by_the_writer_keeps_its_run_alive() {
     let (app, clock) = app().await;
-    let d = deployment(&app).await;
-    app.post("/api/work_queues/", json!({"name": "default"}))
-        .await;
-    let agent = register_agent(&app).await;
-    let (run, token) = claimed(&app, &d, &agent).await;
-    let r = set_state(
-        &app,
-        &run,
-        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
-    )
-    .await;
-    assert_eq!(r["status"], "ACCEPT", "{r}");
+    let (run, token) = running(&app).await;
     // the writer is held by a slow job while the heartbeat arrives
     let (release, held) = tokio::sync::oneshot::channel::<()>();
     let writer = app.state.db.writer.clone();
@@ -320,18 +326,7 @@ async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
 #[tokio::test]
 async fn a_pass_waits_for_the_heartbeats_queued_before_it() {
     let (app, clock) = app().await;
-    let d = deployment(&app).await;
-    app.post("/api/work_queues/", json!({"name": "default"}))
-        .await;
-    let agent = register_agent(&app).await;
-    let (run, token) = claimed(&app, &d, &agent).await;
-    let r = set_state(
-        &app,
-        &run,
-        json!({"state": {"type": "RUNNING"}, "claim_token": token}),
-    )
-    .await;
-    assert_eq!(r["status"], "ACCEPT", "{r}");
+    let (run, token) = running(&app).await;
     let release = app.stall_writer().await;
     let router = app.router.clone();
     let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
