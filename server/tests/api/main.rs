@@ -12,6 +12,7 @@ mod events;
 mod flow_runs;
 mod flows;
 mod health;
+mod limits;
 mod logs;
 mod orchestration;
 mod persistence;
