@@ -6,6 +6,7 @@ mod blocks;
 mod claims;
 mod client;
 mod cross_site;
+mod decode;
 mod deployments;
 mod errors;
 mod events;
