@@ -161,6 +161,8 @@ impl Budget {
 
     /// Whether `more` candidates on top of what was spent still fit; `rule` names the culprit.
     pub(super) fn check(&self, more: u64, rule: &str) -> Result<(), FieldError> {
+        #[cfg(test)]
+        probe::estimated(self.spent.saturating_add(more));
         if self.spent.saturating_add(more) > MAX_WORK {
             return Err(too_much_work(rule));
         }
@@ -187,6 +189,37 @@ pub(super) fn too_much_work(rule: &str) -> FieldError {
          (FREQ=DAILY;BYHOUR=9 rather than FREQ=SECONDLY;BYHOUR=9;BYMINUTE=0;BYSECOND=0), \
          fewer BY values, or, with COUNT, a later DTSTART"
     ))
+}
+
+/// What the listings of this thread did, for the schedule tests: the highest estimate a listing
+/// reached and the occurrences the crate yielded, which the estimate must cover.
+#[cfg(test)]
+pub(in crate::schedule) mod probe {
+    use std::cell::Cell;
+
+    thread_local! {
+        static ESTIMATE: Cell<u64> = const { Cell::new(0) };
+        static YIELDED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Starts counting afresh (before a listing).
+    pub(in crate::schedule) fn reset() {
+        ESTIMATE.set(0);
+        YIELDED.set(0);
+    }
+
+    pub(super) fn estimated(total: u64) {
+        ESTIMATE.set(ESTIMATE.get().max(total));
+    }
+
+    pub(in crate::schedule) fn yielded() {
+        YIELDED.set(YIELDED.get() + 1);
+    }
+
+    /// (highest estimate, occurrences yielded) since the last reset.
+    pub(in crate::schedule) fn read() -> (u64, u64) {
+        (ESTIMATE.get(), YIELDED.get())
+    }
 }
 
 #[cfg(test)]
