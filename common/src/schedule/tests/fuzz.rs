@@ -489,4 +489,14 @@ fn regression_corpus() {
         };
         assert_eq!(outcome, *expected, "{schedule:?}");
     }
+    // found by the fuzzing: a walk inside the matching hours of a sub-daily rule was charged at
+    // the day's average rate, below the occurrences the crate yielded (335 for 334)
+    let hours = rrule("RRULE:FREQ=SECONDLY;BYHOUR=0,3", None);
+    check(
+        &hours,
+        at("1970-01-01T00:00:00Z"),
+        at("2019-12-31T21:05:33Z"),
+        1,
+    )
+    .unwrap();
 }
