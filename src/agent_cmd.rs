@@ -159,8 +159,11 @@ pub fn default_name() -> String {
 }
 
 pub async fn start(client: RigelClient, args: StartArgs, shutdown: CancellationToken) -> CliResult {
-    if args.limit == 0 {
-        return Err(CliError::invalid("--limit must be at least 1"));
+    let most = rigel_common::agent::MAX_RUNS_IN_FLIGHT;
+    if args.limit == 0 || args.limit > most {
+        return Err(CliError::invalid(format!(
+            "--limit must be between 1 and {most}"
+        )));
     }
     rigel_common::validation::validate_name("queue", &args.queue)
         .map_err(|e| CliError::invalid(e.to_string()))?;

@@ -10,6 +10,10 @@ use crate::validation::{validate_name, FieldError};
 /// Longest `hostname` or `version` an agent may report.
 pub const MAX_AGENT_LABEL_LEN: usize = 255;
 
+/// Most runs one heartbeat may report in flight: the list is stored on the agent and answered in
+/// every agent listing, so it is bounded like any other list (an agent's `--limit` is too).
+pub const MAX_RUNS_IN_FLIGHT: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -97,6 +101,22 @@ impl AgentCreate {
 pub struct AgentHeartbeat {
     #[serde(default)]
     pub runs_in_flight: Vec<Uuid>,
+}
+
+impl AgentHeartbeat {
+    /// Checks the length of `runs_in_flight`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.runs_in_flight.len() > MAX_RUNS_IN_FLIGHT {
+            return Err(FieldError::new(
+                "runs_in_flight",
+                format!(
+                    "at most {MAX_RUNS_IN_FLIGHT} runs, got {}",
+                    self.runs_in_flight.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -159,6 +159,7 @@ pub fn validate_block_config(
     kind: BlockType,
     config: &serde_json::Value,
 ) -> Result<(), FieldError> {
+    crate::validation::json_at_most("config", config, crate::validation::MAX_SETTINGS_BYTES)?;
     let obj = config
         .as_object()
         .ok_or_else(|| FieldError::new("config", "must be a JSON object"))?;

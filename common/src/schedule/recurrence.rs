@@ -15,6 +15,8 @@ use crate::validation::FieldError;
 
 mod work;
 
+#[cfg(test)]
+pub(super) use work::probe;
 pub use work::MAX_WORK;
 use work::{Budget, Cost};
 
@@ -294,6 +296,8 @@ impl Compiled {
         let plus_gap = |at: DateTime<Utc>| at.checked_add_signed(MAX_GAP).unwrap_or(at);
         let scan_until = plus_gap(window.until);
         for occurrence in &set {
+            #[cfg(test)]
+            work::probe::yielded();
             let at = occurrence.to_utc();
             walked = cost.between(walk_from, occurrence.naive_local());
             budget.check(walked, text)?;

@@ -60,6 +60,7 @@ async fn agent_heartbeat(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AgentHeartbeat>,
 ) -> ApiResult<Json<Agent>> {
+    body.validate()?;
     let at = Liveness::from_config(&s.config);
     let clock = s.config.clock.clone();
     let agent = agents::heartbeat(&s.db, id, &body.runs_in_flight, &at, clock).await?;

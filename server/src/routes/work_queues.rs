@@ -8,7 +8,7 @@ use rigel_common::error::ErrorBody;
 use rigel_common::event::EventKind;
 use rigel_common::filter::{validate_limit, MAX_LIMIT};
 use rigel_common::flow_run::FlowRun;
-use rigel_common::validation::{validate_name, FieldError};
+use rigel_common::validation::{json_at_most, validate_name, FieldError, MAX_SETTINGS_BYTES};
 use rigel_common::work_queue::{
     ClaimRequest, ClaimedRun, QueueFilter, QueueOffer, QueueRunsPreview, WorkQueue,
     WorkQueueCreate, WorkQueueFilter, WorkQueueStatus, WorkQueueUpdate,
@@ -70,6 +70,14 @@ fn validate_filter(f: &QueueFilter) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A queue's description is answered in every queue listing: at most 64 KiB, as a deployment's.
+fn validate_description(description: Option<&String>) -> Result<(), FieldError> {
+    match description {
+        Some(d) => json_at_most("description", d, MAX_SETTINGS_BYTES),
+        None => Ok(()),
+    }
+}
+
 #[utoipa::path(post, path = "/work_queues/", tag = "work queues", request_body = WorkQueueCreate,
     responses((status = 201, body = WorkQueue), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -80,6 +88,7 @@ async fn create_work_queue(
 ) -> ApiResult<(StatusCode, Json<WorkQueue>)> {
     validate_name("name", &body.name)?;
     validate_filter(&body.filter)?;
+    validate_description(body.description.as_ref())?;
     let q = work_queues::create(&s.db, &body, s.now()).await?;
     s.events
         .work_queue(EventKind::WorkQueueCreated, q.id, Some(&q));
@@ -126,6 +135,7 @@ async fn update_work_queue(
     if let Some(f) = &body.filter {
         validate_filter(f)?;
     }
+    validate_description(body.description.as_ref().and_then(Option::as_ref))?;
     let q = work_queues::update(&s.db, id, &body, s.now()).await?;
     // unpausing or raising the limit can make runs claimable
     s.notifier.runs_changed();

@@ -39,8 +39,12 @@ enum Unit {
     Days(i64),
     /// Sub-daily rules are costed per day (within a day the crate steps through hours, then
     /// minutes of matching hours, then seconds of matching minutes) and charged in proportion to
-    /// the time walked, so a short walk of a fine rule is not charged a whole day.
-    SubDaily,
+    /// the time walked, so a short walk of a fine rule is not charged a whole day. A day's work
+    /// sits in its matching hours (at most `hours` of them), so a walk inside them is charged
+    /// at their rate instead of the day's average.
+    SubDaily {
+        hours: u64,
+    },
 }
 
 /// How many values a `BY*` list allows: its length, or `all` when it is empty.
@@ -95,18 +99,24 @@ impl Cost {
             Frequency::Daily => (Unit::Days(interval), times),
             // Hours scanned, then each matching hour's BYMINUTE × BYSECOND candidates.
             Frequency::Hourly => (
-                Unit::SubDaily,
+                Unit::SubDaily {
+                    hours: every(24).min(hours),
+                },
                 24 + every(24).min(hours) * minutes * seconds,
             ),
             // Hours scanned, the minutes of matching hours, then each matching minute's BYSECOND
             // candidates (an interval steps over minutes).
             Frequency::Minutely => (
-                Unit::SubDaily,
+                Unit::SubDaily {
+                    hours: every(1440).min(hours),
+                },
                 24 + every(1440).min(hours * 60) + every(1440).min(hours * minutes) * seconds,
             ),
             // Hours scanned, the minutes of matching hours, the seconds of matching minutes.
             Frequency::Secondly => (
-                Unit::SubDaily,
+                Unit::SubDaily {
+                    hours: every(86_400).min(hours),
+                },
                 24 + every(1440).min(hours * 60) + every(86_400).min(hours * minutes * 60),
             ),
         };
@@ -132,12 +142,17 @@ impl Cost {
             Unit::Months(step) => (months(to) - months(from)) / step,
             Unit::Weeks(step) => days / (7 * step),
             Unit::Days(step) => days / step,
-            Unit::SubDaily => {
-                let seconds = u64::try_from((to - from).num_seconds()).unwrap_or(0);
-                let walked = u128::from(self.per_unit) * u128::from(seconds) / 86_400;
-                return u64::try_from(walked)
-                    .unwrap_or(u64::MAX)
-                    .saturating_add(self.per_unit.div_ceil(24));
+            Unit::SubDaily { hours } => {
+                let seconds = u128::from(u64::try_from((to - from).num_seconds()).unwrap_or(0));
+                let per_day = u128::from(self.per_unit);
+                // the days the walk touches, at the day's average, plus an hour…
+                let by_days = per_day * seconds / 86_400 + per_day.div_ceil(24);
+                // …but no less than the hours it touches at the rate of a matching hour, where
+                // a day's candidates are (a walk inside them would be under-charged otherwise)
+                let per_hour = per_day.div_ceil(u128::from(hours.max(1)));
+                let by_hours = per_hour * (seconds.div_ceil(3_600) + 1);
+                let walked = by_days.max(by_hours.min(per_day * (seconds.div_ceil(86_400) + 1)));
+                return u64::try_from(walked).unwrap_or(u64::MAX);
             }
         };
         // `units` periods lie between the two, plus the one being walked.
@@ -161,6 +176,8 @@ impl Budget {
 
     /// Whether `more` candidates on top of what was spent still fit; `rule` names the culprit.
     pub(super) fn check(&self, more: u64, rule: &str) -> Result<(), FieldError> {
+        #[cfg(test)]
+        probe::estimated(self.spent.saturating_add(more));
         if self.spent.saturating_add(more) > MAX_WORK {
             return Err(too_much_work(rule));
         }
@@ -187,6 +204,37 @@ pub(super) fn too_much_work(rule: &str) -> FieldError {
          (FREQ=DAILY;BYHOUR=9 rather than FREQ=SECONDLY;BYHOUR=9;BYMINUTE=0;BYSECOND=0), \
          fewer BY values, or, with COUNT, a later DTSTART"
     ))
+}
+
+/// What the listings of this thread did, for the schedule tests: the highest estimate a listing
+/// reached and the occurrences the crate yielded, which the estimate must cover.
+#[cfg(test)]
+pub(in crate::schedule) mod probe {
+    use std::cell::Cell;
+
+    thread_local! {
+        static ESTIMATE: Cell<u64> = const { Cell::new(0) };
+        static YIELDED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Starts counting afresh (before a listing).
+    pub(in crate::schedule) fn reset() {
+        ESTIMATE.set(0);
+        YIELDED.set(0);
+    }
+
+    pub(super) fn estimated(total: u64) {
+        ESTIMATE.set(ESTIMATE.get().max(total));
+    }
+
+    pub(in crate::schedule) fn yielded() {
+        YIELDED.set(YIELDED.get() + 1);
+    }
+
+    /// (highest estimate, occurrences yielded) since the last reset.
+    pub(in crate::schedule) fn read() -> (u64, u64) {
+        (ESTIMATE.get(), YIELDED.get())
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod cron_runs;
 mod describe;
 mod dst;
+mod fuzz;
 mod interval_runs;
 mod rrule_runs;
 mod validate;
