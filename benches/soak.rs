@@ -603,7 +603,7 @@ async fn main() {
     row(
         "claims (a run created every 200 ms)",
         format!(
-            "created {}, claimed {}, completed {}, agent errors {}; claim answer with runs p50 {}, p99 {}",
+            "created {}, claimed {}, completed {}, agent errors {}; a claim that got runs answered in p50 {}, p99 {} (long polls: the wait for the next run included)",
             tally.runs_created.load(Ordering::Relaxed),
             tally.runs_claimed.load(Ordering::Relaxed),
             tally.runs_completed.load(Ordering::Relaxed),
@@ -644,6 +644,16 @@ async fn main() {
         ),
     );
     row("health after the soak", format!("{hs}"));
+    // unbounded growth would show as RSS still climbing late in the load
+    let third = during.get(during.len() / 3).copied().unwrap_or(baseline);
+    let last = during.last().copied().unwrap_or(baseline);
+    row(
+        "server RSS a third into the load / at its end",
+        format!(
+            "{} / {} KiB (t={:.0} s / t={:.0} s)",
+            third.rss_kib, last.rss_kib, third.at, last.at
+        ),
+    );
     if !errors.is_empty() {
         println!("\nfirst errors:");
         for e in &errors {

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use support::{ms, percentile, status_kib, ServerProcess};
 use uuid::Uuid;
 
-use rigel_common::backfill::MAX_BACKFILL_RUNS;
+use rigel_common::backfill::{MAX_BACKFILL_PARAMETER_BYTES, MAX_BACKFILL_RUNS};
 use rigel_common::filter::{MAX_ANY, MAX_LIMIT, MAX_TAGS, MAX_TAG_CHARS};
 use rigel_common::log::MAX_LOG_BATCH;
 use rigel_common::schedule::{MAX_RRULE_DATES as MAX_DATES, MAX_RRULE_LINES as MAX_RULES};
@@ -423,15 +423,23 @@ async fn kinds(api: &Api, runs: usize) -> Vec<Kind> {
             .await;
         let d = id(&d);
         let size = params.to_string().len();
+        // as many runs as the parameters let one backfill copy
+        let max_runs = MAX_BACKFILL_RUNS.min((MAX_BACKFILL_PARAMETER_BYTES / size) as u32);
         kinds.push(kind(
             name,
-            format!("POST /deployments/{{id}}/schedule, {MAX_BACKFILL_RUNS} runs, {size} bytes of parameters"),
+            format!(
+                "POST /deployments/{{id}}/schedule, {max_runs} runs, {size} bytes of parameters"
+            ),
             move |api, i| {
                 // a fresh window each time, so every backfill writes all its runs
                 let end = now - TimeDelta::days(2 * i as i64 + 1);
                 let body = json!({"start_time": end - TimeDelta::days(1), "end_time": end,
-                                  "max_runs": MAX_BACKFILL_RUNS});
-                Box::pin(async move { api.post(&format!("/deployments/{d}/schedule"), &body).await.0 })
+                                  "max_runs": max_runs});
+                Box::pin(async move {
+                    api.post(&format!("/deployments/{d}/schedule"), &body)
+                        .await
+                        .0
+                })
             },
         ));
     }
