@@ -330,8 +330,8 @@ async fn a_claim_checks_its_candidates_again_in_the_writer() {
         .await;
     assert_eq!(s, StatusCode::OK);
     let now = chrono::Utc::now();
-    let candidates = [&taken, &plain, &later, &prod].map(|r| uuid(r)).to_vec();
-    let claimed = claim_these(&app.state.db, qid, aid, 10, now, now, candidates.clone())
+    let candidates = [&taken, &plain, &later, &prod].map(&uuid).to_vec();
+    let claimed = claim_these(&app.state.db, qid, aid, 10, now, now, candidates)
         .await
         .unwrap();
     let ids: Vec<Uuid> = claimed.iter().map(|c| c.flow_run.id).collect();
