@@ -12,6 +12,30 @@ use crate::validation::FieldError;
 pub const DEFAULT_BACKFILL_RUNS: u32 = 100;
 /// The most runs one backfill request creates.
 pub const MAX_BACKFILL_RUNS: u32 = 1000;
+/// The most bytes of parameters one backfill copies into its runs (runs × the deployment's
+/// parameters): every run stores its own copy, written in one transaction and sent back in the
+/// answer, so 1,000 runs of 256 KiB parameters would be 256 MB of both.
+pub const MAX_BACKFILL_PARAMETER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Refuses a backfill of `runs` runs that would copy more than [`MAX_BACKFILL_PARAMETER_BYTES`]
+/// of `parameter_bytes` each, naming how many runs fit.
+pub fn check_copied_parameters(runs: usize, parameter_bytes: usize) -> Result<(), FieldError> {
+    let per_run = parameter_bytes.max(1);
+    if runs.saturating_mul(per_run) <= MAX_BACKFILL_PARAMETER_BYTES {
+        return Ok(());
+    }
+    let fit = (MAX_BACKFILL_PARAMETER_BYTES / per_run).max(1);
+    Err(FieldError::new(
+        "max_runs",
+        format!(
+            "this backfill would copy the deployment's {} KiB of parameters into {runs} runs, \
+             more than the {} MiB one backfill may write; backfill at most {fit} runs at a time \
+             (max_runs, or a shorter window)",
+            parameter_bytes.div_ceil(1024),
+            MAX_BACKFILL_PARAMETER_BYTES / (1024 * 1024)
+        ),
+    ))
+}
 
 /// Body of `POST /api/deployments/{id}/schedule`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

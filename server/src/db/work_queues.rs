@@ -331,9 +331,8 @@ pub async fn status(
     })
 }
 
-/// One claim attempt, in one write transaction: picks up to `limit` offered runs due by
-/// `due` (oldest first), within the queue's concurrency limit, and moves them to PENDING for
-/// `agent_id` with fresh claim tokens. Records the poll.
+/// Claims up to `limit` offered runs due by `due` (oldest first) for `agent_id`, within the
+/// queue's concurrency limit: they move to PENDING with fresh claim tokens. Records the poll.
 pub async fn claim(
     db: &Db,
     id: Uuid,
@@ -342,10 +341,69 @@ pub async fn claim(
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<ClaimedRun>> {
+    // Finding what the queue offers may examine every due run its filter turns down (a tag
+    // filter over a backlog of other queues' runs): that scan runs on a reader, and the writer
+    // only re-checks and claims the runs found, by id. Claimers racing for the same runs see
+    // more candidates than they take, and look again when every one was taken by another.
+    let mut claimed = Vec::new();
+    for _ in 0..CLAIM_ATTEMPTS {
+        let candidates = claim_candidates(db, id, limit, due).await?;
+        let looked_at = candidates.len();
+        claimed = claim_these(db, id, agent_id, limit, due, now, candidates).await?;
+        if !claimed.is_empty() || looked_at == 0 {
+            break;
+        }
+    }
+    Ok(claimed)
+}
+
+/// How many times a claim looks for runs when others took every run it found.
+const CLAIM_ATTEMPTS: usize = 8;
+
+/// Candidates read per run asked for, so that claimers served in the same write batch each
+/// find runs left over by the ones before them.
+const CANDIDATES_PER_RUN: u32 = 4;
+
+/// The ids of the runs the queue offers now, in claim order (on a reader; empty when the queue
+/// is paused or gone, which the claim itself reports).
+async fn claim_candidates(
+    db: &Db,
+    id: Uuid,
+    limit: u32,
+    due: DateTime<Utc>,
+) -> ApiResult<Vec<Uuid>> {
+    let mut conn = db.read.acquire().await?;
+    let Some(queue) = find(&mut conn, id).await? else {
+        return Ok(Vec::new());
+    };
+    if queue.is_paused {
+        return Ok(Vec::new());
+    }
+    let mut qb = offered("SELECT id", &queue.filter, to_micros(due));
+    qb.push(" ORDER BY next_scheduled_start_time, id LIMIT ")
+        .push_bind(i64::from(limit.saturating_mul(CANDIDATES_PER_RUN)));
+    let ids: Vec<(Uuid,)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Claims for `agent_id`, in one write job, up to `limit` of `candidates` that the queue still
+/// offers (still Scheduled and due, still matching its filter, within its concurrency limit).
+/// Records the poll even when nothing is taken.
+pub async fn claim_these(
+    db: &Db,
+    id: Uuid,
+    agent_id: Uuid,
+    limit: u32,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    candidates: Vec<Uuid>,
+) -> ApiResult<Vec<ClaimedRun>> {
     let claimed = db
         .writer
         .run(move |conn| {
-            Box::pin(async move { claim_in(conn, id, agent_id, limit, due, now).await })
+            Box::pin(
+                async move { claim_in(conn, id, agent_id, limit, due, now, &candidates).await },
+            )
         })
         .await?;
     // decoded outside the writer, which other writes are waiting for
@@ -397,6 +455,7 @@ async fn claim_in(
     limit: u32,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
+    candidates: &[Uuid],
 ) -> ApiResult<Vec<(FlowRunRow, Uuid)>> {
     let queue = find(&mut *tx, id).await?.ok_or_else(|| not_found(id))?;
     let agent: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM agent WHERE id = ?")
@@ -422,11 +481,18 @@ async fn claim_in(
     if queue.is_paused || take == 0 {
         return Ok(Vec::new());
     }
-    let mut qb = offered(
-        &format!("SELECT {RUN_COLUMNS}"),
-        &queue.filter,
-        to_micros(due),
-    );
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // by id (the `+` keeps the state/time index out of it, so no other due run is examined),
+    // with every condition of `offered` checked again
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "SELECT {RUN_COLUMNS} FROM flow_run WHERE +state_type = 'SCHEDULED' \
+         AND +next_scheduled_start_time <= "
+    ));
+    qb.push_bind(to_micros(due));
+    push_in(&mut qb, "id", candidates);
+    push_matches(&mut qb, &queue.filter);
     qb.push(" ORDER BY next_scheduled_start_time, id LIMIT ")
         .push_bind(i64::try_from(take).unwrap_or(i64::MAX));
     let rows: Vec<FlowRunRow> = qb.build_query_as().fetch_all(&mut *tx).await?;

@@ -309,7 +309,8 @@ async fn create_deployment_flow_run(
 
 /// Backfills the deployment's schedule: creates its runs between `start_time` and `end_time`
 /// (both inclusive, past or future, also while the schedule is paused), at most `max_runs`
-/// (default 100, at most 1000), earliest first. Times that already have a run, from the
+/// (default 100, at most 1000, and at most 8 MiB of the deployment's parameters copied into
+/// them: 422 naming how many runs fit), earliest first. Times that already have a run, from the
 /// scheduler or an earlier backfill, are left alone: repeating a backfill creates nothing new.
 /// 201 when runs were created, 200 when there was nothing to create; 409 when the deployment
 /// has no schedule.
@@ -334,6 +335,8 @@ async fn backfill_deployment(
     let planned = run_times::off_thread(&s, move || BackfillTimes::list(schedule, &request))
         .await?
         .map_err(|e| ApiError::from(e.under("schedule")))?;
+    let parameter_bytes = serde_json::to_string(&d.parameters).map_or(0, |p| p.len());
+    rigel_common::backfill::check_copied_parameters(planned.times.len(), parameter_bytes)?;
     let result = schedules::backfill(&s.db, id, &planned, s.now()).await?;
     let detail = format!("{} runs", result.runs.len());
     audit(&s, &caller, "deployment.backfill", Some(id), detail).await;

@@ -28,7 +28,9 @@ pub struct LateRunsConfig {
     pub interval: Duration,
     /// A run this long past its scheduled time is Late.
     pub after: Duration,
-    /// Runs renamed per transaction, at most.
+    /// Runs renamed per transaction, at most. Renaming rewrites each whole row (tags and
+    /// parameters included), so this bounds how long other writes wait: 5,000 runs of 49
+    /// 200-character tags held the writer ~1.7 s; 500 hold it well under 250 ms.
     pub batch_size: usize,
 }
 
@@ -37,7 +39,7 @@ impl Default for LateRunsConfig {
         Self {
             interval: Duration::from_secs(5),
             after: Duration::from_secs(15),
-            batch_size: 5000,
+            batch_size: 500,
         }
     }
 }

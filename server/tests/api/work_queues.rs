@@ -291,6 +291,66 @@ async fn queue_filters_choose_runs() {
     );
 }
 
+/// Claim candidates are found on a reader, then claimed by id in the writer: what changed in
+/// between is checked again there, so a candidate claimed by someone else, one the queue's
+/// (changed) filter no longer takes, one not due yet, or a paused queue yields nothing.
+#[tokio::test]
+async fn a_claim_checks_its_candidates_again_in_the_writer() {
+    use rigel_server::db::work_queues::claim_these;
+
+    let app = TestApp::new().await;
+    let d = deployment(&app).await; // tags ["earth"]
+    let prod = run_of(&app, &d, json!({"tags": ["prod"]})).await;
+    let plain = run_of(&app, &d, json!({})).await;
+    let taken = run_of(&app, &d, json!({"tags": ["prod"]})).await;
+    let later = run_of(
+        &app,
+        &d,
+        json!({"tags": ["prod"], "scheduled_start_time": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    let q = queue(&app, json!({"name": "q"})).await;
+    let a = agent(&app, "q").await;
+    let uuid = |v: &Value| -> Uuid { v["id"].as_str().unwrap().parse().unwrap() };
+    let (qid, aid) = (uuid(&q), a.parse::<Uuid>().unwrap());
+    // `taken` goes to another claim first
+    let (s, _) = app
+        .post(
+            &format!("/api/flow_runs/{}/set_state", uuid(&taken)),
+            json!({"state": {"type": "PENDING"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // the queue's filter changes after the candidates were read
+    let (s, _) = app
+        .patch(
+            &format!("/api/work_queues/{qid}"),
+            json!({"filter": {"tags": ["prod"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let now = chrono::Utc::now();
+    let candidates = [&taken, &plain, &later, &prod].map(&uuid).to_vec();
+    let claimed = claim_these(&app.state.db, qid, aid, 10, now, now, candidates)
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = claimed.iter().map(|c| c.flow_run.id).collect();
+    assert_eq!(ids, [uuid(&prod)], "only the run the queue still offers");
+
+    let (s, _) = app
+        .patch(
+            &format!("/api/work_queues/{qid}"),
+            json!({"is_paused": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let other = run_of(&app, &d, json!({"tags": ["prod"]})).await;
+    let claimed = claim_these(&app.state.db, qid, aid, 10, now, now, vec![uuid(&other)])
+        .await
+        .unwrap();
+    assert!(claimed.is_empty(), "a paused queue gives nothing");
+}
+
 #[tokio::test]
 async fn concurrency_limit_paused_and_zero() {
     let app = TestApp::new().await;

@@ -137,3 +137,36 @@ async fn backfill_input_errors() {
         "{e}"
     );
 }
+
+/// Every run copies the deployment's parameters: a backfill that would write more than 8 MiB
+/// of them is refused before anything is written, naming how many runs fit.
+#[tokio::test]
+async fn a_backfill_copies_at_most_eight_mib_of_parameters() {
+    let (app, _clock) = app_at("2026-01-01T00:00:00Z").await;
+    let mut b = body("big", json!({"cron": "* * * * *"}));
+    b["is_schedule_active"] = json!(false);
+    // 200,000 characters of parameters (a little more as JSON): 41 runs fit in 8 MiB
+    b["parameters"] = json!({"blob": "x".repeat(200_000)});
+    let d = id(&app.create_deployment(b).await);
+    let path = format!("/api/deployments/{d}/schedule");
+    let window = |max_runs: u32| {
+        json!({"start_time": "2025-12-31T00:00:00Z", "end_time": "2025-12-31T23:00:00Z",
+               "max_runs": max_runs})
+    };
+    let (s, e) = app.post(&path, window(1000)).await;
+    let field = assert_error(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_error");
+    assert_eq!(field, "max_runs");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at most 41 runs"), "{message}");
+    assert_eq!(runs(&app, d).await.len(), 0, "nothing was written");
+
+    let (s, r) = app.post(&path, window(41)).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["runs"].as_array().unwrap().len(), 41);
+    // a window holding fewer runs than max_runs is judged on what it holds
+    let few = json!({"start_time": "2025-12-30T00:00:00Z", "end_time": "2025-12-30T00:09:00Z",
+                     "max_runs": 1000});
+    let (s, r) = app.post(&path, few).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["runs"].as_array().unwrap().len(), 10);
+}
