@@ -683,6 +683,8 @@ async fn main() {
         failed.push(format!("health after the soak: {hs}"));
     }
     drop(server);
+    // exit() skips destructors: the database (gigabytes after a log flood) must go first
+    drop(home);
     if !failed.is_empty() {
         eprintln!("soak failed: {}", failed.join("; "));
         std::process::exit(1);

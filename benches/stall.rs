@@ -616,6 +616,8 @@ async fn main() {
         println!("{r}");
     }
     drop(server);
+    // exit() skips destructors: the database (gigabytes after a log flood) must go first
+    drop(home);
     if worst > bound {
         eprintln!(
             "a concurrent flow creation took {} (bound {})",
