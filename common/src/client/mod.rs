@@ -19,7 +19,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{ErrorBody, ErrorCode, NO_ROUTE};
+use crate::error::{ErrorBody, NO_ROUTE};
 use crate::Health;
 
 pub use error::{ClientError, ClientResult};

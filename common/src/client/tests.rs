@@ -1,6 +1,7 @@
 //! How the client reads addresses and classifies errors.
 
 use super::*;
+use crate::error::ErrorCode;
 
 /// A `reqwest::Error` made without a network (a request to an invalid URL).
 fn transport_error() -> reqwest::Error {
