@@ -57,12 +57,18 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
     let out = create(&server.api_url, tmp.path(), &[&spec], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let _agent = AgentProcess::start(&server, "default", &[]);
+    a_flaky_task_is_one_task_run_with_two_attempts(&client).await;
+    a_failing_task_fails_the_flow_with_its_traceback(&client).await;
+    parameters_are_checked_against_the_signature(&client).await;
+    cancelling_stops_the_flows_process(&client, &server).await;
+}
 
-    // a task that fails once, then succeeds: one task run, two attempts
-    let r = run(&client, "tasks", "t", serde_json::json!({})).await;
-    let done = finished(&client, r.id).await;
+/// A task that fails once, then succeeds: one task run, two attempts, each log line tagged.
+async fn a_flaky_task_is_one_task_run_with_two_attempts(client: &RigelClient) {
+    let r = run(client, "tasks", "t", serde_json::json!({})).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    let tasks = task_runs(&client, r.id).await;
+    let tasks = task_runs(client, r.id).await;
     assert_eq!(tasks.len(), 1, "{tasks:#?}");
     assert_eq!(
         (
@@ -72,7 +78,7 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
         ),
         ("flaky", StateType::Completed, 2)
     );
-    let lines = logs(&client, r.id).await;
+    let lines = logs(client, r.id).await;
     assert!(has(&lines, level::ERROR, "value is 42"), "{lines:#?}");
     let retry = lines
         .iter()
@@ -94,23 +100,26 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
         Some(tasks[0].id),
         "tagged with its task run"
     );
+}
 
-    // a task that keeps failing fails the flow, with the traceback in the logs
-    let r = run(&client, "tasks", "t", serde_json::json!({"explode": true})).await;
-    let done = finished(&client, r.id).await;
+/// A task that keeps failing fails the flow, with the traceback (without Rigel's frames) in
+/// the logs; the flow's calls under the engine make no runs of their own.
+async fn a_failing_task_fails_the_flow_with_its_traceback(client: &RigelClient) {
+    let r = run(client, "tasks", "t", serde_json::json!({"explode": true})).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Failed, "{:?}", done.state);
     assert_eq!(
         done.state.message.as_deref(),
         Some("the flow raised ValueError: boom 42")
     );
-    let tasks = task_runs(&client, r.id).await;
+    let tasks = task_runs(client, r.id).await;
     let boom = tasks.iter().find(|t| t.name == "boom").unwrap();
     assert_eq!((boom.state.kind, boom.run_count), (StateType::Failed, 2));
     assert_eq!(
         boom.state.message.as_deref(),
         Some("task 'boom' failed: ValueError: boom 42 (after 2 attempts)")
     );
-    let lines = logs(&client, r.id).await;
+    let lines = logs(client, r.id).await;
     let traceback = lines
         .iter()
         .find(|l| l.message.starts_with("Flow 'tasks' failed:"))
@@ -138,9 +147,11 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
         .await
         .unwrap();
     assert!(all.iter().all(|r| r.deployment_id.is_some()), "{all:#?}");
+}
 
-    // parameters are checked against the signature's types (by the server, before a run
-    // exists; the engine and the bootstrap check again)
+/// Parameters are checked against the signature's types (by the server, before a run exists;
+/// the engine and the bootstrap check again).
+async fn parameters_are_checked_against_the_signature(client: &RigelClient) {
     let d = client.read_deployment_by_name("tasks", "t").await.unwrap();
     let body = DeploymentRunCreate {
         parameters: serde_json::from_value(serde_json::json!({"count": "many"})).unwrap(),
@@ -152,15 +163,17 @@ async fn tasks_are_task_runs_with_retries_and_failures_keep_their_traceback() {
             .contains("parameters.count: must be an integer"),
         "{err}"
     );
+}
 
-    // cancelling a running Python flow stops its process
-    let r = run(&client, "sleeper", "s", serde_json::json!({})).await;
+/// Cancelling a running Python flow stops its process.
+async fn cancelling_stops_the_flows_process(client: &RigelClient, server: &ServerProcess) {
+    let r = run(client, "sleeper", "s", serde_json::json!({})).await;
     eventually(30, "the flow to start", || async {
-        let lines = logs(&client, r.id).await;
+        let lines = logs(client, r.id).await;
         lines.iter().any(|l| l.message == "sleeping").then_some(())
     })
     .await;
     server.cli_ok(&["flow-run", "cancel", &r.id.to_string()]);
-    let done = finished(&client, r.id).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Cancelled, "{:?}", done.state);
 }
