@@ -85,33 +85,33 @@ async fn the_specs_reach_the_deployments(client: &RigelClient) {
 
 /// The single-file deployment: its DeploymentSpec line is harmless at run time.
 async fn a_single_file_deployment_runs(client: &RigelClient) {
-    let r = run(&client, "hello-world", "hello-world", serde_json::json!({})).await;
-    let done = finished(&client, r.id).await;
+    let r = run(client, "hello-world", "hello-world", serde_json::json!({})).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    let lines = logs(&client, r.id).await;
+    let lines = logs(client, r.id).await;
     assert!(has(&lines, level::INFO, "Hello world!"), "{lines:#?}");
-    assert_ran_once(&client, r.id).await;
+    assert_ran_once(client, r.id).await;
 }
 
 /// Deployment parameters, and a run's own over them; the `__main__` block never runs.
 async fn parameters_reach_the_flow(client: &RigelClient) {
     let r = run(
-        &client,
+        client,
         "hello-world",
         "hello-trillian",
         serde_json::json!({}),
     )
     .await;
     let r2 = run(
-        &client,
+        client,
         "hello-world",
         "hello-marvin",
         serde_json::json!({"name": "Ford"}),
     )
     .await;
-    let done = finished(&client, r.id).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    let lines = logs(&client, r.id).await;
+    let lines = logs(client, r.id).await;
     assert!(has(&lines, level::INFO, "Hello Trillian!"), "{lines:#?}");
     assert_eq!(
         lines
@@ -121,23 +121,23 @@ async fn parameters_reach_the_flow(client: &RigelClient) {
         1,
         "{lines:#?}"
     );
-    let done = finished(&client, r2.id).await;
+    let done = finished(client, r2.id).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    assert!(has(&logs(&client, r2.id).await, level::INFO, "Hello Ford!"));
+    assert!(has(&logs(client, r2.id).await, level::INFO, "Hello Ford!"));
 }
 
 /// The subprocess runner's env reaches the flow.
 async fn the_subprocess_runners_env_reaches_the_flow(client: &RigelClient) {
     let r = run(
-        &client,
+        client,
         "hello-env",
         "hello-subprocess",
         serde_json::json!({}),
     )
     .await;
-    let done = finished(&client, r.id).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    let lines = logs(&client, r.id).await;
+    let lines = logs(client, r.id).await;
     assert!(has(&lines, level::INFO, "Howdy world!"), "{lines:#?}");
 }
 
@@ -145,15 +145,15 @@ async fn the_subprocess_runners_env_reaches_the_flow(client: &RigelClient) {
 /// code went to the local storage block.
 async fn the_run_logger_keeps_each_level(client: &RigelClient, tmp: &tempfile::TempDir) {
     let r = run(
-        &client,
+        client,
         "hello-storage",
         "storage instance test",
         serde_json::json!({}),
     )
     .await;
-    let done = finished(&client, r.id).await;
+    let done = finished(client, r.id).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);
-    let lines = logs(&client, r.id).await;
+    let lines = logs(client, r.id).await;
     assert!(
         has(
             &lines,

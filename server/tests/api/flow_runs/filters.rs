@@ -90,12 +90,12 @@ async fn runs_filter_by_their_own_fields() {
     assert_eq!(
         t.ids(json!({"flow_runs": {"deployment_id": {"any_": [t.d2["id"]]}}}))
             .await,
-        [c.clone()]
+        [ThreeRuns::id(&t.c)]
     );
     assert_eq!(
         t.ids(json!({"flow_runs": {"state": {"type": {"any_": ["PENDING"]}}}}))
             .await,
-        [c.clone()]
+        [ThreeRuns::id(&t.c)]
     );
     let scheduled = t
         .filter(json!({"flow_runs": {"state": {"name": {"any_": ["Scheduled"]}}}}))
