@@ -24,19 +24,25 @@ async fn survives_a_server_restart(agent_args: &[&str]) {
     };
     let mut server = ServerProcess::start_with(home.path(), &["--port", &port]);
     let client = RigelClient::new(&server.api_url);
-    let d = deploy(
-        &client,
-        "steady",
-        "#!/bin/sh\necho before\nsleep 1\necho after\n",
-        None,
-    )
-    .await;
+    // the flow goes on once `go` exists, and says it ended by making `done`
+    let (go, done) = (home.path().join("go"), home.path().join("done"));
+    let flow = format!(
+        "#!/bin/sh\necho before\nwhile [ ! -e '{}' ]; do sleep 0.05; done\necho after\ntouch '{}'\n",
+        go.display(),
+        done.display()
+    );
+    let d = deploy(&client, "steady", &flow, None).await;
     let _agent = AgentProcess::start(&server, "default", agent_args);
     let r = run(&client, d, serde_json::json!({})).await;
     in_state(&client, r.id, StateType::Running, 30).await;
     // the flow ends, and its last line and final state are sent, while the server is away
     assert!(server.terminate());
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    std::fs::write(&go, "").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done.exists() {
+        assert!(std::time::Instant::now() < deadline, "the flow never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _server = ServerProcess::start_with(home.path(), &["--port", &port]);
     let done = finished(&client, r.id, 40).await;
     assert_eq!(done.state.kind, StateType::Completed, "{:?}", done.state);

@@ -1,105 +1,33 @@
 //! The typed HTTP client. The CLI, the agent, the TUI and the tests all talk to the server through it.
 
 mod agents;
+mod blocks;
+mod deployments;
+mod error;
 mod events;
 mod keys;
 mod logs;
 mod queues;
 mod runs;
 mod schedules;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use uuid::Uuid;
 
-use crate::block::{Block, BlockCreate, BlockFilter, StoredData};
-use crate::deployment::{
-    Deployment, DeploymentCount, DeploymentCreate, DeploymentFilter, DeploymentUpdate,
-};
-use crate::error::{ErrorBody, ErrorCode, NO_ROUTE};
-use crate::flow::{Flow, FlowCreate, FlowFilter};
+use crate::error::{ErrorBody, NO_ROUTE};
 use crate::Health;
 
+pub use error::{ClientError, ClientResult};
 pub use events::EventStream;
 pub use runs::Cancellation;
 
 /// The API address used when `RIGEL_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200/api";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Nothing answered at the address (connection refused, DNS, timeout while connecting).
-    #[error("cannot reach the Rigel server at {url}; start it with `rigel server start` or set RIGEL_API_URL")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// A TLS connection could not be made, mostly because the server's certificate isn't trusted.
-    #[error("no trusted TLS connection to {url}: {detail}; if the server's certificate comes from a private authority, set RIGEL_CA_CERT to that authority's PEM file")]
-    Tls { url: String, detail: String },
-    /// The server answered with an error body.
-    #[error("{body}")]
-    Api { status: u16, body: ErrorBody },
-    /// The server answered something that isn't Rigel's API.
-    #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
-    Protocol {
-        url: String,
-        status: u16,
-        detail: String,
-    },
-    #[error("request to {url} failed: {source}")]
-    Http {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-}
-
-impl ClientError {
-    /// The API error code, when the server answered with one.
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self {
-            ClientError::Api { body, .. } => Some(body.error.code),
-            _ => None,
-        }
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        self.code() == Some(ErrorCode::NotFound)
-    }
-
-    /// Whether the same request may succeed later: no answer came (connection refused, timeout,
-    /// a connection dropped mid-answer), the server failed (HTTP 5xx) or asked to slow down
-    /// (429). False for other 4xx API errors and for answers below 500 that aren't Rigel's API.
-    pub fn is_transient(&self) -> bool {
-        self.status()
-            .is_none_or(|status| status >= 500 || status == 429)
-    }
-
-    /// Whether the server refused the caller's key or role (401, 403).
-    pub fn is_denied(&self) -> bool {
-        matches!(
-            self.code(),
-            Some(ErrorCode::Unauthorized | ErrorCode::Forbidden)
-        )
-    }
-
-    /// The HTTP status of the answer, when one came.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ClientError::Unreachable { .. }
-            | ClientError::Http { .. }
-            | ClientError::Tls { .. } => None,
-            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
-        }
-    }
-}
-
-pub type ClientResult<T> = Result<T, ClientError>;
 
 /// Whether a create call made a new object or found (and possibly updated) an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,146 +267,6 @@ impl RigelClient {
     pub async fn health(&self) -> ClientResult<Health> {
         self.get("/health").await
     }
-
-    // ---- flows
-
-    pub async fn create_flow(&self, body: &FlowCreate) -> ClientResult<(Flow, Upserted)> {
-        let (status, flow) = self.call(Method::POST, "/flows/", Some(body)).await?;
-        Ok((flow, Self::upserted(status)))
-    }
-
-    pub async fn read_flow(&self, id: Uuid) -> ClientResult<Flow> {
-        self.get(&format!("/flows/{id}")).await
-    }
-
-    pub async fn read_flow_by_name(&self, name: &str) -> ClientResult<Flow> {
-        self.get(&format!("/flows/name/{}", segment(name))).await
-    }
-
-    pub async fn filter_flows(&self, filter: &FlowFilter) -> ClientResult<Vec<Flow>> {
-        self.post("/flows/filter", filter).await
-    }
-
-    pub async fn delete_flow(&self, id: Uuid) -> ClientResult<()> {
-        self.no_content(Method::DELETE, &format!("/flows/{id}"))
-            .await
-    }
-
-    // ---- deployments
-
-    /// Creates the deployment or updates the existing one with the same flow and name.
-    pub async fn create_deployment(
-        &self,
-        body: &DeploymentCreate,
-    ) -> ClientResult<(Deployment, Upserted)> {
-        let (status, d) = self.call(Method::POST, "/deployments/", Some(body)).await?;
-        Ok((d, Self::upserted(status)))
-    }
-
-    pub async fn read_deployment(&self, id: Uuid) -> ClientResult<Deployment> {
-        self.get(&format!("/deployments/{id}")).await
-    }
-
-    pub async fn read_deployment_by_name(
-        &self,
-        flow: &str,
-        name: &str,
-    ) -> ClientResult<Deployment> {
-        self.get(&format!(
-            "/deployments/name/{}/{}",
-            segment(flow),
-            segment(name)
-        ))
-        .await
-    }
-
-    pub async fn filter_deployments(
-        &self,
-        filter: &DeploymentFilter,
-    ) -> ClientResult<Vec<Deployment>> {
-        self.post("/deployments/filter", filter).await
-    }
-
-    pub async fn count_deployments(&self, filter: &DeploymentCount) -> ClientResult<u64> {
-        self.post("/deployments/count", filter).await
-    }
-
-    pub async fn update_deployment(
-        &self,
-        id: Uuid,
-        patch: &DeploymentUpdate,
-    ) -> ClientResult<Deployment> {
-        Ok(self
-            .call(Method::PATCH, &format!("/deployments/{id}"), Some(patch))
-            .await?
-            .1)
-    }
-
-    pub async fn delete_deployment(&self, id: Uuid) -> ClientResult<()> {
-        self.no_content(Method::DELETE, &format!("/deployments/{id}"))
-            .await
-    }
-
-    pub async fn set_schedule_active(&self, id: Uuid, active: bool) -> ClientResult<Deployment> {
-        let verb = if active { "active" } else { "inactive" };
-        self.post_empty(&format!("/deployments/{id}/set_schedule_{verb}"))
-            .await
-    }
-
-    // ---- storage blocks
-
-    pub async fn create_block(&self, body: &BlockCreate) -> ClientResult<(Block, Upserted)> {
-        let (status, b) = self.call(Method::POST, "/blocks/", Some(body)).await?;
-        Ok((b, Self::upserted(status)))
-    }
-
-    pub async fn read_block(&self, id: Uuid) -> ClientResult<Block> {
-        self.get(&format!("/blocks/{id}")).await
-    }
-
-    pub async fn filter_blocks(&self, filter: &BlockFilter) -> ClientResult<Vec<Block>> {
-        self.post("/blocks/filter", filter).await
-    }
-
-    pub async fn delete_block(&self, id: Uuid) -> ClientResult<()> {
-        self.no_content(Method::DELETE, &format!("/blocks/{id}"))
-            .await
-    }
-
-    /// The default storage block, or `None` when none is set.
-    pub async fn default_block(&self) -> ClientResult<Option<Block>> {
-        match self.get("/blocks/default").await {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn set_default_block(&self, id: Uuid) -> ClientResult<Block> {
-        self.post_empty(&format!("/blocks/{id}/set_default")).await
-    }
-
-    pub async fn clear_default_block(&self) -> ClientResult<()> {
-        self.no_content(Method::POST, "/blocks/clear_default").await
-    }
-
-    pub async fn put_block_data(
-        &self,
-        id: Uuid,
-        key: &str,
-        data: Vec<u8>,
-    ) -> ClientResult<StoredData> {
-        let path = format!("/blocks/{id}/data/{}", segment(key));
-        let (status, bytes) = self
-            .send(Method::PUT, &path, Some(reqwest::Body::from(data)), false)
-            .await?;
-        self.decode(&path, status, &bytes)
-    }
-
-    pub async fn get_block_data(&self, id: Uuid, key: &str) -> ClientResult<Vec<u8>> {
-        let path = format!("/blocks/{id}/data/{}", segment(key));
-        Ok(self.send(Method::GET, &path, None, false).await?.1)
-    }
 }
 
 impl RigelClient {
@@ -568,116 +356,5 @@ where
             return Ok(all);
         }
         offset += limit;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A `reqwest::Error` made without a network (a request to an invalid URL).
-    fn transport_error() -> reqwest::Error {
-        reqwest::Client::new()
-            .get("not a url")
-            .build()
-            .expect_err("an invalid URL")
-    }
-
-    fn api(code: ErrorCode) -> ClientError {
-        ClientError::Api {
-            status: code.http_status(),
-            body: ErrorBody::new(code, "nope"),
-        }
-    }
-
-    fn protocol(status: u16) -> ClientError {
-        ClientError::Protocol {
-            url: "http://127.0.0.1:4200/api/x".into(),
-            status,
-            detail: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_bare_server_address_gets_the_api_path() {
-        for (given, base) in [
-            ("http://host:4200", "http://host:4200/api"),
-            ("http://host:4200/", "http://host:4200/api"),
-            ("https://rigel.example.com", "https://rigel.example.com/api"),
-            ("http://host:4200/api", "http://host:4200/api"),
-            ("http://host:4200/api/", "http://host:4200/api"),
-            // a proxy may serve the API elsewhere: any other path is the user's choice
-            ("http://proxy/rigel", "http://proxy/rigel"),
-            ("http://proxy/rigel/api", "http://proxy/rigel/api"),
-            // not a URL: left for the request to report
-            ("localhost:4200", "localhost:4200"),
-        ] {
-            assert_eq!(api_base(given), base, "{given}");
-            assert_eq!(RigelClient::new(given).base_url(), base, "{given}");
-        }
-    }
-
-    #[test]
-    fn a_missing_route_outside_api_says_to_add_api() {
-        let no_route = serde_json::to_vec(&ErrorBody::new(
-            ErrorCode::NotFound,
-            format!("{NO_ROUTE} GET /rigel/health"),
-        ))
-        .unwrap();
-        let proxied = RigelClient::new("http://proxy/rigel");
-        let e = proxied.error_from_response(StatusCode::NOT_FOUND, &no_route, "u".into());
-        assert!(
-            matches!(e, ClientError::Protocol { status: 404, .. }),
-            "{e:?}"
-        );
-        assert!(e.to_string().contains("http://proxy/rigel/api"), "{e}");
-        // a proxy's own 404 page
-        let e = proxied.error_from_response(StatusCode::NOT_FOUND, b"<html>", "u".into());
-        assert!(e.to_string().contains("served under /api"), "{e}");
-        // an object that isn't there is a plain "not found", wherever the API lives
-        let missing =
-            serde_json::to_vec(&ErrorBody::new(ErrorCode::NotFound, "no flow x")).unwrap();
-        let e = proxied.error_from_response(StatusCode::NOT_FOUND, &missing, "u".into());
-        assert!(e.is_not_found(), "{e:?}");
-        // under /api a missing route is reported as it is
-        let api = RigelClient::new("http://host:4200/api");
-        let e = api.error_from_response(StatusCode::NOT_FOUND, &no_route, "u".into());
-        assert!(e.is_not_found(), "{e:?}");
-    }
-
-    #[test]
-    fn no_answer_and_server_failures_are_transient() {
-        let unreachable = ClientError::Unreachable {
-            url: DEFAULT_API_URL.into(),
-            source: transport_error(),
-        };
-        let http = ClientError::Http {
-            url: DEFAULT_API_URL.into(),
-            source: transport_error(),
-        };
-        assert!(unreachable.is_transient());
-        assert!(http.is_transient());
-        assert!(api(ErrorCode::Internal).is_transient());
-        assert!(protocol(502).is_transient());
-    }
-
-    #[test]
-    fn answers_below_500_are_not_transient() {
-        for code in [
-            ErrorCode::BadRequest,
-            ErrorCode::ValidationError,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::MethodNotAllowed,
-            ErrorCode::Forbidden,
-        ] {
-            assert!(!api(code).is_transient(), "{code:?}");
-        }
-        // a proxy's 404 page; an answer that could not be decoded; a request not encodable
-        assert!(!protocol(404).is_transient());
-        assert!(!protocol(200).is_transient());
-        assert!(!protocol(0).is_transient());
     }
 }

@@ -1,16 +1,17 @@
 //! The typed client against a real socket: every endpoint it covers, and its error mapping.
 
-use rigel_common::block::{BlockCreate, BlockFilter, BlockType};
+use rigel_common::block::{Block, BlockCreate, BlockFilter, BlockType};
 use rigel_common::client::{ClientError, RigelClient, Upserted};
 use rigel_common::deployment::{
-    DeploymentCount, DeploymentCreate, DeploymentFilter, DeploymentUpdate,
+    Deployment, DeploymentCount, DeploymentCreate, DeploymentFilter, DeploymentUpdate,
 };
 use rigel_common::error::ErrorCode;
-use rigel_common::flow::{FlowCreate, FlowFilter};
+use rigel_common::flow::{Flow, FlowCreate, FlowFilter};
 use rigel_common::flow_data::FlowData;
 use rigel_common::schedule::{IntervalSchedule, Schedule};
 use rigel_server::ServerConfig;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 struct Running {
     client: RigelClient,
@@ -52,7 +53,19 @@ async fn typed_client_round_trip() {
     let srv = start().await;
     let c = &srv.client;
     assert_eq!(c.health().await.unwrap().status, "ok");
+    let flow = flows_round_trip(c).await;
+    let block = blocks_round_trip(c).await;
+    let (spec, d) = deployments_round_trip(c, &flow, &block).await;
+    errors_come_back_typed(c, &spec, d.id, block.id).await;
+    c.clear_default_block().await.unwrap();
+    c.delete_block(block.id).await.unwrap();
+    c.delete_flow(flow.id).await.unwrap();
+    assert!(c.read_flow(flow.id).await.unwrap_err().is_not_found());
+    srv.stop().await;
+}
 
+/// Flows: created, read by id and by name, listed.
+async fn flows_round_trip(c: &RigelClient) -> Flow {
     let (flow, how) = c
         .create_flow(&FlowCreate {
             name: "hello-world".into(),
@@ -70,7 +83,11 @@ async fn typed_client_round_trip() {
         c.filter_flows(&FlowFilter::default()).await.unwrap().len(),
         1
     );
+    flow
+}
 
+/// Storage blocks: created, made the default, data stored and read back, listed.
+async fn blocks_round_trip(c: &RigelClient) -> Block {
     let (block, how) = c
         .create_block(&BlockCreate {
             name: Some("code".into()),
@@ -100,7 +117,16 @@ async fn typed_client_round_trip() {
             .len(),
         1
     );
+    block
+}
 
+/// Deployments: created (and found again), read, listed, counted, updated, paused and
+/// resumed. Answers the spec it was created from, and the deployment.
+async fn deployments_round_trip(
+    c: &RigelClient,
+    flow: &Flow,
+    block: &Block,
+) -> (DeploymentCreate, Deployment) {
     let spec = DeploymentCreate {
         name: "storage instance test".into(),
         flow_id: Some(flow.id),
@@ -166,12 +192,15 @@ async fn typed_client_round_trip() {
             .unwrap()
             .is_schedule_active
     );
+    (spec, d)
+}
 
-    // errors come back typed
-    let err = c.delete_block(block.id).await.unwrap_err();
+/// Errors come back typed: a conflict, a missing object, a field refused.
+async fn errors_come_back_typed(c: &RigelClient, spec: &DeploymentCreate, d: Uuid, block: Uuid) {
+    let err = c.delete_block(block).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Conflict), "{err}");
-    c.delete_deployment(d.id).await.unwrap();
-    let err = c.read_deployment(d.id).await.unwrap_err();
+    c.delete_deployment(d).await.unwrap();
+    let err = c.read_deployment(d).await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
     let mut bad = spec.clone();
     bad.name = "a/b".into();
@@ -182,11 +211,6 @@ async fn typed_client_round_trip() {
         }
         other => panic!("expected an API error, got {other:?}"),
     }
-    c.clear_default_block().await.unwrap();
-    c.delete_block(block.id).await.unwrap();
-    c.delete_flow(flow.id).await.unwrap();
-    assert!(c.read_flow(flow.id).await.unwrap_err().is_not_found());
-    srv.stop().await;
 }
 
 #[tokio::test]

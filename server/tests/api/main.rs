@@ -159,6 +159,19 @@ impl TestApp {
         release
     }
 
+    /// Waits until at least `n` jobs wait in the writer's queue (behind [`Self::stall_writer`]'s
+    /// job): a request sent meanwhile has reached its write. The deadline only fails a hung test.
+    pub async fn until_writer_queued(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.db.writer.queued() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} writes never queued"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// A deployment body with text flow data, for tests that don't care about storage.
     pub fn deployment_body(flow: &str, name: &str) -> Value {
         serde_json::json!({

@@ -206,28 +206,15 @@ async fn a_heartbeat_delayed_by_the_writer_keeps_its_run_alive() {
     let (app, clock) = app().await;
     let (run, token) = running(&app).await;
     // the writer is held by a slow job while the heartbeat arrives
-    let (release, held) = tokio::sync::oneshot::channel::<()>();
-    let writer = app.state.db.writer.clone();
-    let stall = tokio::spawn(async move {
-        writer
-            .run(move |_conn| {
-                Box::pin(async move {
-                    let _ = held.await;
-                    Ok(())
-                })
-            })
-            .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let release = app.stall_writer().await;
     let router = app.router.clone();
     let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
     let body = json!({ "claim_token": token }).to_string();
     let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    app.until_writer_queued(1).await;
     // the stall lasts longer than the heartbeat timeout (30 s)
     clock.advance(Duration::seconds(40));
     release.send(()).unwrap();
-    stall.await.unwrap().unwrap();
     let (s, answer) = beat.await.unwrap();
     assert_eq!(s, StatusCode::OK, "{answer}");
     let stats = reap_once(&app.state).await.unwrap();
@@ -300,15 +287,7 @@ async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
     let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
     // wait until the heartbeat is queued behind the slow write, then let the stall outlast the
     // time after which an agent counts as offline (120 s)
-    for _ in 0..500 {
-        if beat.is_finished() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        if app.state.limits.requests_in_progress() >= 1 {
-            break;
-        }
-    }
+    app.until_writer_queued(1).await;
     clock.advance(Duration::seconds(200));
     release.send(()).unwrap();
     let (s, a) = beat.await.unwrap();
@@ -332,17 +311,14 @@ async fn a_pass_waits_for_the_heartbeats_queued_before_it() {
     let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
     let body = json!({ "claim_token": token }).to_string();
     let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
-    while app.state.limits.requests_in_progress() == 0 && !beat.is_finished() {
-        tokio::task::yield_now().await;
-    }
-    // time for the heartbeat to reach the writer's queue
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // the heartbeat reaches the writer's queue
+    app.until_writer_queued(1).await;
     // the writer falls behind by more than the heartbeat timeout (30 s)
     clock.advance(Duration::seconds(40));
     let app_state = app.state.clone();
     let pass = tokio::spawn(async move { reap_once(&app_state).await });
-    // time for the pass to start waiting (for the writer's queue, or without it for the lock)
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // the pass waits behind it in the writer's queue
+    app.until_writer_queued(2).await;
     release.send(()).unwrap();
     let stats = pass.await.unwrap().unwrap();
     assert_eq!(
