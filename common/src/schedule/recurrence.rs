@@ -17,11 +17,11 @@ mod restart;
 mod text;
 mod work;
 
-#[cfg(test)]
-pub(super) use work::probe;
 use restart::*;
 pub(super) use text::describe;
 use text::*;
+#[cfg(test)]
+pub(super) use work::probe;
 pub use work::MAX_WORK;
 use work::{Budget, Cost};
 
