@@ -206,18 +206,20 @@ pub fn router(state: AppState) -> Router {
         ))
         // outermost, so shed, cross-site and panic answers count too; `Router::layer` wraps
         // each route after routing, so both see the matched route's template
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            metrics::count_requests,
-        ));
+        .layer(metrics::CountLayer(metrics));
     with_request_spans(app)
 }
 
-/// Adds a `request` span per request (method, route template, status, latency), at debug level: it
-/// costs next to nothing unless `RIGEL_LOG=debug` (or `rigel_server=debug`) turns it on.
-/// Answers with a server error are logged at error level whatever the filter.
+/// Adds a `request` span per request (method, route template, status, latency), at debug level,
+/// when the log filter shows this crate's debug lines (`RIGEL_LOG=info,rigel_server=debug`) as
+/// the router is built; otherwise the layer is left out, since even a disabled span costs a few
+/// microseconds per request. Server errors are logged where they are answered (`ApiError`)
+/// whatever the filter.
 fn with_request_spans(router: Router) -> Router {
     use tower_http::trace::TraceLayer;
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return router;
+    }
     router.layer(
         TraceLayer::new_for_http()
             .make_span_with(|request: &axum::http::Request<axum::body::Body>| {

@@ -14,10 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
+use tower::{Layer, Service};
 
 pub use histogram::Histogram;
 
@@ -76,7 +81,7 @@ pub struct RouteSnapshot {
 }
 
 /// The method as a label, from a fixed set (any other method is `other`).
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -112,14 +117,8 @@ impl Metrics {
     }
 
     /// Counts one answer of `route` (a matched route's template, or `None`).
-    pub fn record(
-        &self,
-        route: Option<&str>,
-        method: &Method,
-        status: u16,
-        took: std::time::Duration,
-    ) {
-        let stats = self.route(route.unwrap_or(UNMATCHED), method_label(method));
+    pub fn record(&self, route: Option<&str>, method: &'static str, status: u16, took: Duration) {
+        let stats = self.route(route.unwrap_or(UNMATCHED), method);
         stats.seconds.observe_duration(took);
         let mut statuses = stats.statuses.lock().unwrap_or_else(|e| e.into_inner());
         match statuses.iter_mut().find(|(s, _)| *s == status) {
@@ -128,7 +127,7 @@ impl Metrics {
         }
     }
 
-    pub fn record_claim(&self, took: std::time::Duration, runs: usize) {
+    pub fn record_claim(&self, took: Duration, runs: usize) {
         self.claim_seconds.observe_duration(took);
         self.claimed_runs.fetch_add(runs as u64, Ordering::Relaxed);
     }
@@ -160,41 +159,101 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts every answer by route, method and status, with its latency. Runs after
-/// routing (it is added with `Router::layer`), so the route is the matched template
-/// (`/api/flow_runs/{id}`), never the raw path.
-pub async fn count_requests(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let began = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    metrics.record(
-        route.as_ref().map(MatchedPath::as_str),
-        &method,
-        response.status().as_u16(),
-        began.elapsed(),
-    );
-    response
+/// Counts every answer by route, method and status, with its latency. Added with
+/// `Router::layer`, which wraps each route after routing, so the route is the matched template
+/// (`/api/flow_runs/{id}`), never the raw path. A layer of its own rather than `from_fn`: it is
+/// on every request's path, and its future is a plain struct (no boxing, no service clone).
+#[derive(Debug, Clone)]
+pub struct CountLayer(pub Arc<Metrics>);
+
+impl<S> Layer<S> for CountLayer {
+    type Service = Count<S>;
+
+    fn layer(&self, inner: S) -> Count<S> {
+        Count {
+            inner,
+            metrics: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Count<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for Count<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Counting<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Counting {
+            method: method_label(request.method()),
+            answer: self.inner.call(request),
+            metrics: Arc::clone(&self.metrics),
+            route,
+            began: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner answer; counted when it is ready.
+    pub struct Counting<F> {
+        #[pin]
+        answer: F,
+        metrics: Arc<Metrics>,
+        route: Option<MatchedPath>,
+        method: &'static str,
+        began: Instant,
+    }
+}
+
+impl<F, E> Future for Counting<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.answer.poll(cx));
+        if let Ok(response) = &out {
+            this.metrics.record(
+                this.route.as_ref().map(MatchedPath::as_str),
+                this.method,
+                response.status().as_u16(),
+                this.began.elapsed(),
+            );
+        }
+        Poll::Ready(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn answers_are_counted_per_route_method_and_status() {
         let m = Metrics::default();
         let ms = Duration::from_millis(1);
-        m.record(Some("/api/flows/{id}"), &Method::GET, 200, ms);
-        m.record(Some("/api/flows/{id}"), &Method::GET, 200, ms);
-        m.record(Some("/api/flows/{id}"), &Method::GET, 404, ms);
-        m.record(Some("/api/flows/{id}"), &Method::DELETE, 204, ms);
-        m.record(None, &Method::from_bytes(b"BREW").unwrap(), 404, ms);
+        let brew = method_label(&Method::from_bytes(b"BREW").unwrap());
+        m.record(Some("/api/flows/{id}"), "GET", 200, ms);
+        m.record(Some("/api/flows/{id}"), "GET", 200, ms);
+        m.record(Some("/api/flows/{id}"), "GET", 404, ms);
+        m.record(Some("/api/flows/{id}"), "DELETE", 204, ms);
+        m.record(None, brew, 404, ms);
         let routes = m.routes();
         let seen: Vec<String> = routes
             .iter()
