@@ -146,6 +146,25 @@ pub fn document(
                 .build(),
         ),
     );
+    each_operation(&mut doc, |method, path, op| {
+        let access = table.get(method, path).unwrap_or(Access::Admin);
+        op.security = Some(match access {
+            // an empty requirement: no key needed
+            Access::Public => vec![SecurityRequirement::default()],
+            _ => vec![SecurityRequirement::new(
+                SCHEME,
+                access.roles().iter().map(|r| r.as_str()),
+            )],
+        });
+    });
+    doc
+}
+
+/// Calls `f` with each operation of the document, its method and its path.
+pub(crate) fn each_operation(
+    doc: &mut utoipa::openapi::OpenApi,
+    mut f: impl FnMut(&str, &str, &mut utoipa::openapi::path::Operation),
+) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let ops = [
             ("GET", &mut item.get),
@@ -155,17 +174,9 @@ pub fn document(
             ("DELETE", &mut item.delete),
         ];
         for (method, op) in ops {
-            let Some(op) = op.as_mut() else { continue };
-            let access = table.get(method, path).unwrap_or(Access::Admin);
-            op.security = Some(match access {
-                // an empty requirement: no key needed
-                Access::Public => vec![SecurityRequirement::default()],
-                _ => vec![SecurityRequirement::new(
-                    SCHEME,
-                    access.roles().iter().map(|r| r.as_str()),
-                )],
-            });
+            if let Some(op) = op.as_mut() {
+                f(method, path, op);
+            }
         }
     }
-    doc
 }

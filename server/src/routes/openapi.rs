@@ -134,35 +134,25 @@ pub fn document(doc: OpenApi, table: &AccessTable) -> OpenApi {
             .responses
             .insert(common.name.to_string(), RefOr::T(response));
     }
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let ops = [
-            ("GET", &mut item.get),
-            ("POST", &mut item.post),
-            ("PUT", &mut item.put),
-            ("PATCH", &mut item.patch),
-            ("DELETE", &mut item.delete),
-        ];
-        for (method, op) in ops {
-            let Some(op) = op.as_mut() else { continue };
-            let keyed = table.get(method, path) != Some(Access::Public);
-            add_common_errors(op, keyed);
-            limit_parameters_and_bodies(method, path, op);
-            if let Some(body) = op.request_body.as_mut() {
-                if body_may_be_empty(&body.content, &schemas) {
-                    body.required = Some(Required::False);
-                    // `null` reads as `{}` too
-                    if let Some(json) = body.content.get_mut("application/json") {
-                        json.schema = json.schema.take().map(|schema| {
-                            OneOfBuilder::new()
-                                .item(schema)
-                                .item(ObjectBuilder::new().schema_type(Type::Null))
-                                .into()
-                        });
-                    }
+    access::each_operation(&mut doc, |method, path, op| {
+        let keyed = table.get(method, path) != Some(Access::Public);
+        add_common_errors(op, keyed);
+        limit_parameters_and_bodies(method, path, op);
+        if let Some(body) = op.request_body.as_mut() {
+            if body_may_be_empty(&body.content, &schemas) {
+                body.required = Some(Required::False);
+                // `null` reads as `{}` too
+                if let Some(json) = body.content.get_mut("application/json") {
+                    json.schema = json.schema.take().map(|schema| {
+                        OneOfBuilder::new()
+                            .item(schema)
+                            .item(ObjectBuilder::new().schema_type(Type::Null))
+                            .into()
+                    });
                 }
             }
         }
-    }
+    });
     doc
 }
 

@@ -69,6 +69,25 @@ async fn running(app: &TestApp) -> (Value, String) {
     (run, token)
 }
 
+/// Holds the writer and sends the run's heartbeat, which waits in the writer's queue until the
+/// returned sender is used; the task answers the heartbeat's status and body.
+async fn heartbeat_behind_a_stall(
+    app: &TestApp,
+    run: &Value,
+    token: &str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<(axum::http::StatusCode, Value)>,
+) {
+    let release = app.stall_writer().await;
+    let router = app.router.clone();
+    let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
+    let body = json!({ "claim_token": token }).to_string();
+    let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
+    app.until_writer_queued(1).await;
+    (release, beat)
+}
+
 async fn state(app: &TestApp, run: &Value) -> Value {
     app.get(&format!("/api/flow_runs/{}", run["id"].as_str().unwrap()))
         .await
@@ -206,12 +225,7 @@ async fn a_heartbeat_delayed_by_the_writer_keeps_its_run_alive() {
     let (app, clock) = app().await;
     let (run, token) = running(&app).await;
     // the writer is held by a slow job while the heartbeat arrives
-    let release = app.stall_writer().await;
-    let router = app.router.clone();
-    let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
-    let body = json!({ "claim_token": token }).to_string();
-    let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
-    app.until_writer_queued(1).await;
+    let (release, beat) = heartbeat_behind_a_stall(&app, &run, &token).await;
     // the stall lasts longer than the heartbeat timeout (30 s)
     clock.advance(Duration::seconds(40));
     release.send(()).unwrap();
@@ -306,13 +320,7 @@ async fn an_agent_heartbeat_delayed_by_the_writer_keeps_its_claims() {
 async fn a_pass_waits_for_the_heartbeats_queued_before_it() {
     let (app, clock) = app().await;
     let (run, token) = running(&app).await;
-    let release = app.stall_writer().await;
-    let router = app.router.clone();
-    let hb = format!("/api/flow_runs/{}/heartbeat", run["id"].as_str().unwrap());
-    let body = json!({ "claim_token": token }).to_string();
-    let beat = tokio::spawn(async move { TestApp::raw_on(router, "POST", &hb, body).await });
-    // the heartbeat reaches the writer's queue
-    app.until_writer_queued(1).await;
+    let (release, beat) = heartbeat_behind_a_stall(&app, &run, &token).await;
     // the writer falls behind by more than the heartbeat timeout (30 s)
     clock.advance(Duration::seconds(40));
     let app_state = app.state.clone();
