@@ -344,21 +344,40 @@ pub async fn claim(
     // Finding what the queue offers may examine every due run its filter turns down (a tag
     // filter over a backlog of other queues' runs): that scan runs on a reader, and the writer
     // only re-checks and claims the runs found, by id. Claimers racing for the same runs see
-    // more candidates than they take, and look again when every one was taken by another.
-    let mut claimed = Vec::new();
-    for _ in 0..CLAIM_ATTEMPTS {
+    // more candidates than they take, and look again when every one was taken by another: an
+    // empty answer must mean the queue offers nothing (or is paused, or at its concurrency
+    // limit), never "others were quicker" — an agent that asks without waiting would take the
+    // first for the second. Each round lost means another claimer took runs, so the rounds end
+    // with the backlog; the cap only guards against a bug.
+    let mut rounds = 0;
+    loop {
         let candidates = claim_candidates(db, id, limit, due).await?;
         let looked_at = candidates.len();
-        claimed = claim_these(db, id, agent_id, limit, due, now, candidates).await?;
-        if !claimed.is_empty() || looked_at == 0 {
-            break;
+        // even with no candidate: it records the poll and checks the agent
+        let claimed = claim_these(db, id, agent_id, limit, due, now, candidates).await?;
+        rounds += 1;
+        if !claimed.is_empty() || looked_at == 0 || rounds >= CLAIM_ROUNDS || closed(db, id).await?
+        {
+            return Ok(claimed);
         }
     }
-    Ok(claimed)
 }
 
-/// How many times a claim looks for runs when others took every run it found.
-const CLAIM_ATTEMPTS: usize = 8;
+/// Most rounds of a claim whose candidates were all taken by others.
+const CLAIM_ROUNDS: usize = 256;
+
+/// Whether the queue takes no claim now: paused, or at its concurrency limit.
+async fn closed(db: &Db, id: Uuid) -> ApiResult<bool> {
+    let mut conn = db.read.acquire().await?;
+    let Some(queue) = find(&mut conn, id).await? else {
+        return Ok(true);
+    };
+    Ok(queue.is_paused
+        || match queue.concurrency_limit {
+            Some(max) => active_runs(&mut conn, id).await? >= u64::try_from(max).unwrap_or(0),
+            None => false,
+        })
+}
 
 /// Candidates read per run asked for, so that claimers served in the same write batch each
 /// find runs left over by the ones before them.
