@@ -18,6 +18,7 @@ pub mod serve;
 pub mod services;
 pub mod shed;
 pub mod slots;
+pub mod write_deadline;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct ServerConfig {
     pub tls: Option<serve::Tls>,
     /// Longest wait for a request's headers or a TLS handshake before the connection is closed.
     pub header_read_timeout: Duration,
+    /// Longest a write may wait for the client to read (then the connection is closed).
+    pub write_timeout: Duration,
     /// Called before each schedule computation a request makes (tests hold one there).
     pub compute_hook: services::run_times::ComputeHook,
 }
@@ -104,6 +107,7 @@ impl ServerConfig {
             shed: shed::ShedConfig::default(),
             tls: None,
             header_read_timeout: serve::HEADER_READ_TIMEOUT,
+            write_timeout: write_deadline::WRITE_TIMEOUT,
             compute_hook: services::run_times::ComputeHook::default(),
         }
     }
@@ -285,10 +289,13 @@ pub async fn serve_state(
         Vec::new()
     };
     let tls = state.config.tls.clone();
-    let header_timeout = state.config.header_read_timeout;
+    let timeouts = serve::Timeouts {
+        header_read: state.config.header_read_timeout,
+        write: state.config.write_timeout,
+    };
     let app = router(state);
     let on_shutdown = token.clone();
-    let served = serve::serve(listener, app, tls, header_timeout, async move {
+    let served = serve::serve(listener, app, tls, timeouts, async move {
         shutdown.await;
         // ends long polls at once, so draining in-flight requests is quick
         on_shutdown.cancel();

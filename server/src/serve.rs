@@ -2,7 +2,8 @@
 //! application, each connection knowing its peer's address (for the key-guessing throttle and
 //! the stream caps). A request's headers must arrive within a timeout ([`HEADER_READ_TIMEOUT`]
 //! by default; a client that sends half a request is disconnected instead of holding a file
-//! descriptor forever), and so must a TLS handshake. Shutdown stops accepting,
+//! descriptor forever), and so must a TLS handshake; a client that stops reading its answer is
+//! disconnected after [`crate::write_deadline::WRITE_TIMEOUT`]. Shutdown stops accepting,
 //! lets requests in flight finish and closes idle connections.
 
 use std::net::SocketAddr;
@@ -19,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use crate::write_deadline::WriteDeadline;
 
 /// Longest wait for a request's headers (and for a TLS handshake).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,14 +73,24 @@ impl Tls {
     }
 }
 
+/// How long a connection may keep the server waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For a request's headers, and for a TLS handshake.
+    pub header_read: Duration,
+    /// For the client to read what the server writes ([`crate::write_deadline`]).
+    pub write: Duration,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<Tls>,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let header_timeout = timeouts.header_read;
     let acceptor = tls.map(|t| TlsAcceptor::from(t.0));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -100,6 +113,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
+        let tcp = WriteDeadline::new(tcp, timeouts.write);
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
