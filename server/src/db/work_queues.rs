@@ -374,7 +374,7 @@ async fn closed(db: &Db, id: Uuid) -> ApiResult<bool> {
     };
     Ok(queue.is_paused
         || match queue.concurrency_limit {
-            Some(max) => active_runs(&mut conn, id).await? >= u64::try_from(max).unwrap_or(0),
+            Some(max) => active_runs(&mut conn, id).await? >= u64::from(max),
             None => false,
         })
 }
