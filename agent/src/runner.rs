@@ -185,18 +185,22 @@ pub fn interpreter_env(
     working_dir: Option<&Path>,
     var: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Vec<(String, OsString)>, String> {
-    let setting = |key: &str| {
-        match key {
-            "python" => config.python.as_deref(),
-            "virtualenv" => config.virtualenv.as_deref(),
-            _ => config.condaenv.as_deref(),
-        }
-        .filter(|v| !v.is_empty())
-    };
-    let given: Vec<&str> = ["python", "virtualenv", "condaenv"]
-        .into_iter()
-        .filter(|k| setting(k).is_some())
-        .collect();
+    let (python, virtualenv, condaenv) = (
+        set(&config.python),
+        set(&config.virtualenv),
+        set(&config.condaenv),
+    );
+    fn set(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|v| !v.is_empty())
+    }
+    let given: Vec<&str> = [
+        ("python", python),
+        ("virtualenv", virtualenv),
+        ("condaenv", condaenv),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.map(|_| name))
+    .collect();
     if given.len() > 1 {
         return Err(format!(
             "set only one of python, virtualenv and condaenv (this one sets {})",
@@ -214,7 +218,7 @@ pub fn interpreter_env(
             .unwrap_or_default();
         base.join(p)
     };
-    if let Some(python) = setting("python") {
+    if let Some(python) = python {
         if !python.contains('/') {
             return Ok(vec![(rigel_common::env::PYTHON.into(), python.into())]);
         }
@@ -227,7 +231,7 @@ pub fn interpreter_env(
             path.into_os_string(),
         )]);
     }
-    let (prefix, marker) = if let Some(venv) = setting("virtualenv") {
+    let (prefix, marker) = if let Some(venv) = virtualenv {
         let dir = absolute(venv);
         if !dir.join("bin").join("python").is_file() {
             return Err(format!(
@@ -239,7 +243,7 @@ pub fn interpreter_env(
             dir.clone(),
             vec![("VIRTUAL_ENV".to_string(), dir.into_os_string())],
         )
-    } else if let Some(conda) = setting("condaenv") {
+    } else if let Some(conda) = condaenv {
         let dir = if conda.contains('/') {
             let dir = absolute(conda);
             if !dir.join("bin").join("python").is_file() {

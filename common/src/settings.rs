@@ -140,6 +140,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The keys `value` serialises with, and `list` sorted the same way.
+    fn keys_and(value: impl Serialize, list: &[&str]) -> (Vec<String>, Vec<String>) {
+        let keys = serde_json::to_value(value)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let mut list: Vec<String> = list.iter().map(|k| k.to_string()).collect();
+        list.sort_unstable();
+        (keys, list)
+    }
+
     #[test]
     fn the_key_lists_are_the_structs_fields() {
         let every = ProcessConfig {
@@ -149,26 +163,10 @@ mod tests {
             python: Some(String::new()),
             ..Default::default()
         };
-        let keys: Vec<String> = serde_json::to_value(every)
-            .unwrap()
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        let mut want: Vec<&str> = ProcessConfig::KEYS.to_vec();
-        want.sort_unstable();
+        let (keys, want) = keys_and(every, ProcessConfig::KEYS);
         assert_eq!(keys, want);
-        let s3: Vec<String> = serde_json::to_value(S3Config::default())
-            .unwrap()
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        let mut want: Vec<&str> = S3Config::KEYS.to_vec();
-        want.sort_unstable();
-        assert_eq!(s3, want);
+        let (keys, want) = keys_and(S3Config::default(), S3Config::KEYS);
+        assert_eq!(keys, want);
     }
 
     #[test]
